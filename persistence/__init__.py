@@ -1,0 +1,1 @@
+"""Bytes on disk: RDB and AOF readers and writers (sans-IO)."""

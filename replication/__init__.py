@@ -1,0 +1,1 @@
+"""Primary and replica sides of Redis replication."""

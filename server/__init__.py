@@ -1,0 +1,1 @@
+"""The running server: event loop, protocol, command table, keyspace and the effect path."""

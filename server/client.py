@@ -1,0 +1,269 @@
+"""One client connection: framing in, replies out, per-client state.
+
+Replies of a whole read batch are encoded into one list and written with a
+single ``transport.write``, so pipelining costs one syscall per batch.  A
+client that blocks (BLPOP...) or is paused keeps its remaining requests in
+``pending`` and resumes from there, preserving order.  Output-buffer limits
+per class (normal / replica / pubsub) are checked after each write against
+the transport's buffered size, as Redis checks the reply list's size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from .protocol import ProtocolError, QueryBufferLimit, RequestParser
+from .reply import Err, Push, encode
+
+if TYPE_CHECKING:
+    from .core import Server
+    from .keyspace import Db
+    from .registry import Command
+
+NOREPLY: Any = object()  # a command that answers later (blocked) or never (REPLY OFF)
+
+# Client flags shown by CLIENT LIST.
+CLASS_NORMAL = "normal"
+CLASS_REPLICA = "replica"
+CLASS_PUBSUB = "pubsub"
+
+
+class Client(asyncio.Protocol):
+    """Per-connection state and the asyncio protocol feeding the server."""
+
+    def __init__(self, srv: Server, fake: bool = False) -> None:
+        self.srv = srv
+        self.id = srv.next_client_id()
+        self.transport: asyncio.Transport | None = None
+        self.parser = RequestParser(srv.cfg.proto_max_bulk_len, srv.cfg.client_query_buffer_limit)
+        self.db: Db = srv.dbs[0]
+        self.resp3 = False
+        self.name: bytes | None = None
+        self.lib_name = b""
+        self.lib_ver = b""
+        self.authenticated = not srv.auth_required()
+        self.user = b"default"
+        self.fake = fake
+        self.addr = "?:0"
+        self.laddr = "?:0"
+        self.fd = -1
+        self.ctime = time.time()
+        self.last_interaction = time.monotonic()
+        self.cmd: Command | None = None
+        self.last_cmd: Command | None = None
+        self.argv: list[bytes] = []
+        # the argv to propagate instead of the typed one (a rewrite), or
+        # PREVENT when the command records its own effects
+        self.prop_argv: list[bytes] | None = None
+        self.prevent_prop = False
+        # MULTI/EXEC
+        self.mstate: list[tuple[Command, list[bytes]]] | None = None
+        self.dirty_cas = False
+        self.dirty_exec = False
+        self.watched: list[tuple[Db, bytes]] = []
+        self.in_exec = False
+        # pub/sub
+        self.channels: set[bytes] = set()
+        self.patterns: set[bytes] = set()
+        self.shard_channels: set[bytes] = set()
+        # blocking / pausing
+        self.pending: deque[list[bytes]] = deque()
+        self.blocked: Any = None
+        self.paused_waiting = False
+        # replies
+        self.reply_mode = "on"  # on | off | skip_next | skip
+        self.close_after_reply = False
+        self.closed = False
+        self.monitor = False
+        self.is_primary_link = False
+        self.is_replica = False
+        self.flags_extra = ""
+        self.obl_soft_since = 0.0
+        self.no_evict = False
+        self.no_touch = False
+        self.tot_net_in = 0
+        self.tot_net_out = 0
+        self.tot_cmds = 0
+        self.out: list[bytes] = []
+
+    # -- asyncio protocol ----------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        srv = self.srv
+        peer = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self.fd = sock.fileno()
+        if isinstance(peer, tuple):
+            host = peer[0]
+            self.addr = f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"
+            local = transport.get_extra_info("sockname")
+            if isinstance(local, tuple):
+                lh = local[0]
+                self.laddr = f"[{lh}]:{local[1]}" if ":" in lh else f"{lh}:{local[1]}"
+        else:
+            self.addr = f"{peer or ''}:0"
+            self.laddr = f"{transport.get_extra_info('sockname') or ''}:0"
+        if not srv.accept_client(self):
+            return
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.srv.free_client(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.tot_net_in += len(data)
+        self.srv.stat_net_input_bytes += len(data)
+        self.last_interaction = time.monotonic()
+        reqs: list[list[bytes]] = []
+        err: ProtocolError | None = None
+        try:
+            self.parser.feed(data, not self.authenticated and self.srv.auth_required(), reqs)
+        except ProtocolError as e:
+            err = e
+        except QueryBufferLimit:
+            self.srv.log.warning(
+                f"Closing client that reached max query buffer length: {self.describe()} "
+                "(qbuf initial bytes: ...)"
+            )
+            self.srv.free_client(self)
+            self.transport_close()
+            return
+        if self.pending or self.blocked is not None or self.paused_waiting:
+            self.pending.extend(reqs)
+        else:
+            self.run_requests(reqs)
+        if err is not None:
+            self.srv.stat_total_error_replies += 1
+            self.srv.count_error(b"ERR")
+            self.srv.log.verbose(f"Protocol error ({err.reason}) from client: {self.describe()}.")
+            self.out.append(b"-ERR " + err.reply.encode() + b"\r\n")
+            self.close_after_reply = True
+        self.flush()
+
+    def run_requests(self, reqs: list[list[bytes]] | deque[list[bytes]]) -> None:
+        """Execute requests in order; stops when the client blocks or pauses."""
+        srv = self.srv
+        process = srv.process
+        out = self.out
+        resp3 = self.resp3
+        n = len(reqs)
+        i = 0
+        while i < n:
+            argv = reqs[i]
+            i += 1
+            if not argv:
+                continue
+            reply = process(self, argv)
+            if reply is NOREPLY:
+                if self.blocked is not None or self.paused_waiting:
+                    self.pending.extend(reqs[i:] if isinstance(reqs, list) else list(reqs)[i:])
+                    return
+                continue
+            mode = self.reply_mode
+            if mode != "on":
+                # CLIENT REPLY: "skip_next" is set by SKIP itself (no reply),
+                # "skip" swallows the following command's reply.
+                if mode == "skip_next":
+                    self.reply_mode = "skip"
+                elif mode == "skip":
+                    self.reply_mode = "on"
+                continue
+            encode(reply, resp3, out)
+            resp3 = self.resp3
+            if self.close_after_reply:
+                return
+
+    def resume(self) -> None:
+        """Continue with requests queued while blocked or paused."""
+        while self.pending and self.blocked is None and not self.paused_waiting and not self.closed:
+            reqs = list(self.pending)
+            self.pending.clear()
+            self.run_requests(reqs)
+        self.flush()
+
+    # -- output --------------------------------------------------------------
+
+    def send(self, reply: Any) -> None:
+        """Queue a reply outside the request loop (unblocking, push messages)."""
+        if self.reply_mode != "on" and not isinstance(reply, Push):
+            return
+        encode(reply, self.resp3, self.out)
+
+    def flush(self) -> None:
+        out = self.out
+        if out:
+            data = b"".join(out)
+            out.clear()
+            t = self.transport
+            if t is not None and not self.closed:
+                t.write(data)
+                self.tot_net_out += len(data)
+                self.srv.stat_net_output_bytes += len(data)
+                if t.get_write_buffer_size() > 0:
+                    self.check_output_limits()
+        if self.close_after_reply and not self.closed:
+            self.transport_close()
+
+    def check_output_limits(self) -> None:
+        t = self.transport
+        if t is None:
+            return
+        used = t.get_write_buffer_size()
+        cls = self.output_class()
+        hard, soft, secs = self.srv.cfg.client_output_buffer_limit[cls]
+        over = False
+        if hard and used >= hard:
+            over = True
+        elif soft and used >= soft:
+            now = time.monotonic()
+            if not self.obl_soft_since:
+                self.obl_soft_since = now
+            elif now - self.obl_soft_since >= secs:
+                over = True
+        else:
+            self.obl_soft_since = 0.0
+        if over:
+            self.srv.log.warning(
+                f"Client {self.describe()} scheduled to be closed ASAP for overcoming of output buffer limits."
+            )
+            self.srv.stat_client_outbuf_limit_disconnections += 1
+            self.transport_close(abort=True)
+
+    def output_class(self) -> str:
+        if self.is_replica:
+            return CLASS_REPLICA
+        if self.channels or self.patterns or self.shard_channels:
+            return CLASS_PUBSUB
+        return CLASS_NORMAL
+
+    def transport_close(self, abort: bool = False) -> None:
+        t = self.transport
+        if t is not None and not t.is_closing():
+            if abort:
+                t.abort()
+            else:
+                t.close()
+        if not self.closed:
+            self.closed = True
+            self.srv.free_client(self)
+
+    # -- helpers ---------------------------------------------------------------
+
+    def describe(self) -> str:
+        return self.srv.client_info_line(self)
+
+    def subscription_count(self) -> int:
+        return len(self.channels) + len(self.patterns)
+
+    def in_pubsub_mode(self) -> bool:
+        return bool(self.channels or self.patterns or self.shard_channels)
+
+    def error(self, msg: str) -> Err:
+        return Err(msg)

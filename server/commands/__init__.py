@@ -1,0 +1,43 @@
+"""Command implementations, one module per command family (mini-redis style).
+
+Importing this package registers every command in the table
+(``registry.COMMANDS``); :func:`install` wires the families that need a
+hook into a server instance (cron work, shutdown checks).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_FAMILIES = [
+    "connection",
+    "transactions",
+    "pubsub",
+    "strings",
+    "bits",
+    "keys",
+    "expire",
+    "introspection",
+    "server_cmds",
+    "client_cmd",
+    "debug",
+]
+
+for _name in _FAMILIES:
+    try:
+        importlib.import_module(f"{__name__}.{_name}")
+    except ModuleNotFoundError as e:  # a family not written yet
+        if e.name != f"{__name__}.{_name}":
+            raise
+
+
+def install(srv: Any) -> None:
+    """Let each family attach its per-server hooks."""
+    import sys
+
+    for name in _FAMILIES:
+        mod = sys.modules.get(f"{__name__}.{name}")
+        hook = getattr(mod, "install", None)
+        if hook is not None:
+            hook(srv)

@@ -1,0 +1,655 @@
+"""The server: databases, clients, the execution entry and the cron.
+
+``process`` is the one execution entry (processCommand in server.c): a
+client's request, a queued command inside EXEC, a script's ``redis.call``,
+an AOF record and a primary's stream all go through ``process``/``call``.
+``call`` runs the handler inside an execution unit and records its effect on
+the one path (effects.py).  Checks happen in Redis's order: unknown command,
+arity, authentication, MULTI queueing, pub/sub context, loading, OOM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from collections import deque
+from typing import Any
+
+from . import registry
+from .client import NOREPLY, Client
+from .config import Config
+from .effects import Propagator
+from .keyspace import Db
+from .log import log
+from .reply import QUEUED, Err, Push
+
+VERSION = "7.0.15"
+VERSION_NUM = 0x0007000F
+
+# notify-keyspace-events bits (server.h)
+NOTIFY_KEYSPACE = 1 << 0
+NOTIFY_KEYEVENT = 1 << 1
+NOTIFY_GENERIC = 1 << 2
+NOTIFY_STRING = 1 << 3
+NOTIFY_LIST = 1 << 4
+NOTIFY_SET = 1 << 5
+NOTIFY_HASH = 1 << 6
+NOTIFY_ZSET = 1 << 7
+NOTIFY_EXPIRED = 1 << 8
+NOTIFY_EVICTED = 1 << 9
+NOTIFY_STREAM = 1 << 10
+NOTIFY_KEY_MISS = 1 << 11
+NOTIFY_LOADING = 1 << 12
+NOTIFY_NEW = 1 << 13
+
+_MULTI_ALLOWED = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
+_PUBSUB_ALLOWED = {b"ping", b"subscribe", b"ssubscribe", b"unsubscribe", b"sunsubscribe",
+                   b"psubscribe", b"punsubscribe", b"quit", b"reset"}
+
+
+class SlowlogEntry:
+    __slots__ = ("id", "time", "duration", "argv", "addr", "name")
+
+    def __init__(self, id: int, t: int, duration: int, argv: list[bytes], addr: str, name: bytes) -> None:
+        self.id = id
+        self.time = t
+        self.duration = duration
+        self.argv = argv
+        self.addr = addr
+        self.name = name
+
+
+class Server:
+    NOTIFY_GENERIC = NOTIFY_GENERIC
+    NOTIFY_STRING = NOTIFY_STRING
+    NOTIFY_LIST = NOTIFY_LIST
+    NOTIFY_SET = NOTIFY_SET
+    NOTIFY_HASH = NOTIFY_HASH
+    NOTIFY_ZSET = NOTIFY_ZSET
+    NOTIFY_EXPIRED = NOTIFY_EXPIRED
+    NOTIFY_EVICTED = NOTIFY_EVICTED
+    NOTIFY_STREAM = NOTIFY_STREAM
+    NOTIFY_KEY_MISS = NOTIFY_KEY_MISS
+    NOTIFY_NEW = NOTIFY_NEW
+
+    def __init__(self, cfg: Config | None = None) -> None:
+        self.cfg = cfg if cfg is not None else Config()
+        self.log = log
+        self.pid = os.getpid()
+        self.dbs = [Db(self, i) for i in range(self.cfg.databases)]
+        self.clients: dict[int, Client] = {}
+        self._client_id = 0
+        self.propagator = Propagator()
+        self.loading = False
+        self.is_replica = False
+        self.executing_primary_stream = False
+        self.now_ms = int(time.time() * 1000)
+        self.lru_clock = int(time.time())
+        self.dirty = 0
+        self.start_time = time.time()
+        self.start_monotonic = time.monotonic()
+        self.run_id = os.urandom(20).hex()
+        self.shutdown_asap = False
+        self.exit_code = 0
+        self.monitors: list[Client] = []
+        self.pubsub_channels: dict[bytes, dict[Client, None]] = {}
+        self.pubsub_patterns: dict[bytes, dict[Client, None]] = {}
+        self.pubsub_shard_channels: dict[bytes, dict[Client, None]] = {}
+        self.pause_until = 0.0
+        self.pause_type: str | None = None  # "write" | "all"
+        self.paused_clients: list[Client] = []
+        self.active_expire_enabled = True
+        self.slowlog: deque[SlowlogEntry] = deque()
+        self.slowlog_next_id = 0
+        self.latency_events: dict[str, deque[tuple[int, int]]] = {}
+        self.latency_max: dict[str, int] = {}
+        self.errorstats: dict[bytes, int] = {}
+        self.servers: list[asyncio.AbstractServer] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.cron_handle: asyncio.TimerHandle | None = None
+        self.cronloops = 0
+        self.last_save = int(time.time())
+        self.blocked_clients = 0
+        self.tracking_clients = 0
+        self.unit_db = 0
+        # modules of the server that want a say at shutdown / in INFO
+        self.shutdown_hooks: list[Any] = []
+        self.reset_stats()
+        self.stat_numconnections = 0
+        self.port = self.cfg.port
+        self.hz = self.cfg.hz
+
+    # -- statistics ------------------------------------------------------------
+
+    def reset_stats(self) -> None:
+        """CONFIG RESETSTAT: counters, not gauges."""
+        self.stat_numcommands = 0
+        self.stat_numconnections = getattr(self, "stat_numconnections", 0)
+        self.stat_rejected_conn = 0
+        self.stat_expiredkeys = 0
+        self.stat_expired_stale_perc = 0.0
+        self.stat_expired_time_cap_reached_count = 0
+        self.stat_expire_cycle_time_used = 0
+        self.stat_evictedkeys = 0
+        self.stat_evictedclients = 0
+        self.stat_keyspace_hits = 0
+        self.stat_keyspace_misses = 0
+        self.stat_net_input_bytes = 0
+        self.stat_net_output_bytes = 0
+        self.stat_net_repl_input_bytes = 0
+        self.stat_net_repl_output_bytes = 0
+        self.stat_total_error_replies = 0
+        self.stat_unexpected_error_replies = 0
+        self.stat_total_reads_processed = 0
+        self.stat_total_writes_processed = 0
+        self.stat_client_qbuf_limit_disconnections = 0
+        self.stat_client_outbuf_limit_disconnections = 0
+        self.stat_dump_payload_sanitizations = 0
+        self.stat_total_forks = 0
+        self.stat_sync_full = 0
+        self.stat_sync_partial_ok = 0
+        self.stat_sync_partial_err = 0
+        self.stat_io_reads_processed = 0
+        self.stat_io_writes_processed = 0
+        self.stat_tracking_keys = 0
+        self.errorstats = {}
+        self.ops_samples: deque[tuple[float, int, int, int]] = deque(maxlen=16)
+        for cmd in registry.all_commands():
+            cmd.calls = cmd.usec = cmd.rejected_calls = cmd.failed_calls = 0
+
+    def count_error(self, code: bytes) -> None:
+        if len(self.errorstats) >= 128 and code not in self.errorstats:
+            return
+        self.errorstats[code] = self.errorstats.get(code, 0) + 1
+
+    def next_client_id(self) -> int:
+        self._client_id += 1
+        return self._client_id
+
+    # -- clients ---------------------------------------------------------------
+
+    def auth_required(self) -> bool:
+        return bool(self.cfg.requirepass)
+
+    def accept_client(self, c: Client) -> bool:
+        self.stat_numconnections += 1
+        if len(self.clients) >= self.cfg.maxclients:
+            self.stat_rejected_conn += 1
+            if c.transport is not None:
+                c.transport.write(b"-ERR max number of clients reached\r\n")
+                c.transport.close()
+            c.closed = True
+            return False
+        if self.cfg.protected_mode and not self.cfg.requirepass and c.transport is not None:
+            peer = c.transport.get_extra_info("peername")
+            host = peer[0] if isinstance(peer, tuple) else ""
+            if isinstance(peer, tuple) and host not in ("127.0.0.1", "::1") and not self._bind_given:
+                c.transport.write(_PROTECTED_MODE_ERR)
+                c.transport.close()
+                c.closed = True
+                return False
+        self.clients[c.id] = c
+        return True
+
+    _bind_given = False
+
+    def free_client(self, c: Client) -> None:
+        if self.clients.pop(c.id, None) is None:
+            return
+        c.closed = True
+        from .commands import transactions, pubsub
+
+        transactions.unwatch_all(c)
+        pubsub.unsubscribe_all(c)
+        if c.monitor and c in self.monitors:
+            self.monitors.remove(c)
+        if c.blocked is not None:
+            c.blocked.cancel(c)
+            c.blocked = None
+        if c in self.paused_clients:
+            self.paused_clients.remove(c)
+
+    def client_flags(self, c: Client) -> str:
+        f = ""
+        if c.is_replica:
+            f += "S"
+        if c.is_primary_link:
+            f += "M"
+        if c.in_pubsub_mode():
+            f += "P"
+        if c.mstate is not None:
+            f += "x"
+        if c.blocked is not None:
+            f += "b"
+        if c.dirty_cas:
+            f += "d"
+        if c.close_after_reply:
+            f += "c"
+        if c.monitor:
+            f += "O"
+        if c.no_evict:
+            f += "e"
+        if c.no_touch:
+            f += "T"
+        return f or "N"
+
+    def client_info_line(self, c: Client) -> str:
+        now = time.time()
+        mono = time.monotonic()
+        flags = self.client_flags(c)
+        events = "r" + ("w" if c.out else "")
+        cmd = c.last_cmd.fullname if c.last_cmd is not None else "NULL"
+        name = (c.name or b"").decode("utf-8", "replace")
+        multi = len(c.mstate) if c.mstate is not None else -1
+        qbuf = c.parser.pending()
+        obl = 0
+        oll = 0
+        omem = c.transport.get_write_buffer_size() if c.transport is not None and not c.closed else 0
+        tot_mem = 1024 + qbuf + omem
+        return (
+            f"id={c.id} addr={c.addr} laddr={c.laddr} fd={c.fd} name={name} age={int(now - c.ctime)} "
+            f"idle={int(mono - c.last_interaction)} flags={flags} db={c.db.id} sub={len(c.channels)} "
+            f"psub={len(c.patterns)} ssub={len(c.shard_channels)} multi={multi} qbuf={qbuf} "
+            f"qbuf-free={max(0, 20474 - qbuf) if qbuf else 0} argv-mem={sum(len(a) for a in c.argv)} "
+            f"multi-mem=0 rbs=1024 rbp=0 obl={obl} oll={oll} omem={omem} tot-mem={tot_mem} "
+            f"events={events} cmd={cmd} user={c.user.decode('utf-8', 'replace')} redir=-1 resp={3 if c.resp3 else 2}"
+        )
+
+    # -- the execution entry -----------------------------------------------------
+
+    def process(self, c: Client, argv: list[bytes]) -> Any:
+        """processCommand: checks, MULTI queueing, then call()."""
+        name = argv[0].lower()
+        cmd = registry.COMMANDS.get(name)
+        if cmd is None:
+            self.count_rejected(None)
+            return self._reject(registry.unknown_command_error(argv), c)
+        if cmd.subcommands:
+            if len(argv) == 1:
+                return self._reject(registry.arity_error(cmd), c, cmd)
+            sub = cmd.subcommands.get(argv[1].lower())
+            if sub is None:
+                return self._reject(registry.unknown_subcommand_error(argv), c)
+            cmd = sub
+        arity = cmd.arity
+        n = len(argv)
+        if (arity > 0 and n != arity) or n < -arity:
+            return self._reject(registry.arity_error(cmd), c, cmd)
+        if not c.authenticated and not cmd.no_auth:
+            return self._reject(Err("NOAUTH Authentication required."), c, cmd)
+        in_multi = c.mstate is not None
+        if in_multi and cmd.no_multi:
+            return self._reject(Err("ERR Command not allowed inside a transaction"), c, cmd)
+        if self.cfg.maxmemory and cmd.denyoom and not self.executing_primary_stream:
+            err = self.perform_evictions()
+            if err is not None:
+                return self._reject(err, c, cmd)
+        if not c.resp3 and (c.channels or c.patterns or c.shard_channels) and name not in _PUBSUB_ALLOWED:
+            return self._reject(
+                Err(
+                    f"ERR Can't execute '{cmd.fullname}': only (P|S)SUBSCRIBE / "
+                    "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+                ),
+                c,
+                cmd,
+            )
+        if self.loading and not cmd.loading_ok:
+            return self._reject(Err("LOADING Redis is loading the dataset in memory"), c, cmd)
+        if self.pause_type is not None and not c.is_primary_link and self._must_pause(c, cmd):
+            c.paused_waiting = True
+            c.pending.appendleft(argv)
+            self.paused_clients.append(c)
+            return NOREPLY
+        if in_multi and name not in _MULTI_ALLOWED:
+            c.mstate.append((cmd, argv))
+            return QUEUED
+        reply = self.call(c, cmd, argv)
+        if self.monitors and not cmd.skip_monitor and not cmd.admin:
+            self.feed_monitors(c, argv)
+        return reply
+
+    def _reject(self, err: Err, c: Client, cmd: registry.Command | None = None) -> Err:
+        if cmd is not None:
+            cmd.rejected_calls += 1
+        if c.mstate is not None:
+            c.dirty_exec = True
+        self.stat_total_error_replies += 1
+        self.count_error(err.code)
+        return err
+
+    def count_rejected(self, cmd: registry.Command | None) -> None:
+        if cmd is not None:
+            cmd.rejected_calls += 1
+
+    def call(self, c: Client, cmd: registry.Command, argv: list[bytes]) -> Any:
+        """Run one command inside an execution unit and record its effect."""
+        prop = self.propagator
+        top = prop.depth == 0
+        if top:
+            self.now_ms = int(time.time() * 1000)
+        prop.depth += 1
+        dirty_before = self.dirty
+        c.cmd = cmd
+        c.argv = argv
+        c.prop_argv = None
+        c.prevent_prop = False
+        t0 = time.perf_counter_ns()
+        try:
+            reply = cmd.handler(c, argv)
+        except Err as e:
+            reply = e
+        dur = (time.perf_counter_ns() - t0) // 1000
+        if type(reply) is Err:
+            cmd.failed_calls += 1
+            self.stat_total_error_replies += 1
+            self.count_error(reply.code)
+        if self.dirty != dirty_before and not c.prevent_prop and prop.enabled:
+            pa = c.prop_argv
+            prop.pending.append((c.db.id, pa if pa is not None else argv, 3))
+        prop.depth -= 1
+        if top and prop.pending:
+            prop.emit()
+        cmd.calls += 1
+        cmd.usec += dur
+        self.stat_numcommands += 1
+        c.last_cmd = cmd
+        c.tot_cmds += 1
+        if dur >= self.cfg.slowlog_log_slower_than >= 0 and not cmd.skip_slowlog:
+            self.slowlog_push(c, argv, dur)
+        return reply
+
+    def slowlog_push(self, c: Client, argv: list[bytes], dur: int) -> None:
+        maxlen = self.cfg.slowlog_max_len
+        args = argv[:32]
+        shown: list[bytes] = []
+        for a in args:
+            if len(a) > 128:
+                shown.append(a[:128] + b"... (%d more bytes)" % (len(a) - 128))
+            else:
+                shown.append(bytes(a))
+        if len(argv) > 32:
+            shown[-1] = b"... (%d more arguments)" % (len(argv) - 31)
+        self.slowlog.appendleft(
+            SlowlogEntry(self.slowlog_next_id, int(time.time()), dur, shown, c.addr, c.name or b"")
+        )
+        self.slowlog_next_id += 1
+        while len(self.slowlog) > maxlen:
+            self.slowlog.pop()
+
+    def _must_pause(self, c: Client, cmd: registry.Command) -> bool:
+        if time.monotonic() >= self.pause_until:
+            self.unpause()
+            return False
+        if self.pause_type == "all":
+            return True
+        # WRITE pause: writes, and commands that may write (EVAL, PUBLISH...)
+        return cmd.is_write or cmd.may_replicate or (c.mstate is None and cmd.fullname == "exec" and False)
+
+    def expire_paused(self) -> bool:
+        return self.pause_type is not None and time.monotonic() < self.pause_until
+
+    def unpause(self) -> None:
+        self.pause_type = None
+        self.pause_until = 0.0
+        waiting = self.paused_clients
+        self.paused_clients = []
+        for c in waiting:
+            c.paused_waiting = False
+            if not c.closed:
+                c.resume()
+
+    def feed_monitors(self, c: Client, argv: list[bytes]) -> None:
+        now = time.time()
+        parts = []
+        for a in argv:
+            parts.append('"' + _repr_arg(a) + '"')
+        line = f"+{now:.6f} [{c.db.id} {'lua' if c.fake else c.addr}] " + " ".join(parts) + "\r\n"
+        data = line.encode("latin-1", "replace")
+        for m in list(self.monitors):
+            if m is not c or True:
+                m.out.append(data)
+                m.flush()
+
+    # -- eviction ---------------------------------------------------------------
+
+    def used_memory(self) -> int:
+        from .commands.introspection import estimate_used_memory
+
+        return estimate_used_memory(self)
+
+    def perform_evictions(self) -> Err | None:
+        """Free memory down to maxmemory per policy; an OOM error when not possible."""
+        from .commands.introspection import evict_until_fits
+
+        return evict_until_fits(self)
+
+    # -- keyspace notifications ------------------------------------------------
+
+    def notify(self, cls: int, event: bytes, key: bytes, dbid: int) -> None:
+        flags = self.cfg.notify_keyspace_events
+        if not (flags & cls):
+            return
+        if flags & NOTIFY_KEYSPACE:
+            self.publish(b"__keyspace@%d__:" % dbid + key, event)
+        if flags & NOTIFY_KEYEVENT:
+            self.publish(b"__keyevent@%d__:" % dbid + event, key)
+
+    def publish(self, channel: bytes, message: bytes) -> int:
+        receivers = 0
+        subs = self.pubsub_channels.get(channel)
+        if subs:
+            for c in list(subs):
+                c.send(Push([b"message", channel, message]))
+                c.flush()
+                receivers += 1
+        if self.pubsub_patterns:
+            from .util import stringmatchlen
+
+            for pat, clients in list(self.pubsub_patterns.items()):
+                if stringmatchlen(pat, channel):
+                    for c in list(clients):
+                        c.send(Push([b"pmessage", pat, channel, message]))
+                        c.flush()
+                        receivers += 1
+        return receivers
+
+    # -- cron ---------------------------------------------------------------------
+
+    def cron(self) -> None:
+        """serverCron: active expiry, client timeouts, stats, pause expiry."""
+        assert self.loop is not None
+        self.cronloops += 1
+        now = time.time()
+        self.lru_clock = int(now)
+        try:
+            if self.pause_type is not None and time.monotonic() >= self.pause_until:
+                self.unpause()
+            if self.active_expire_enabled and not self.is_replica and not self.loading:
+                from .commands.expire import active_expire_cycle
+
+                active_expire_cycle(self)
+            if self.cronloops % max(1, self.hz // 10 or 1) == 0:
+                self._sample_ops()
+            if self.cfg.timeout and self.cronloops % self.hz == 0:
+                self._close_timedout_clients()
+            for hook in self.cron_hooks:
+                hook()
+        except Exception as e:  # keep the cron alive whatever a hook does
+            log.warning(f"cron error: {e!r}")
+        if self.shutdown_asap:
+            self.shutdown_asap = False
+            if self.prepare_shutdown(save=None, now=False, force=False) is None:
+                self.stop()
+                return
+        self.cron_handle = self.loop.call_later(1.0 / self.hz, self.cron)
+
+    cron_hooks: list[Any] = []
+
+    def _sample_ops(self) -> None:
+        self.ops_samples.append(
+            (time.monotonic(), self.stat_numcommands, self.stat_net_input_bytes, self.stat_net_output_bytes)
+        )
+
+    def instantaneous(self, idx: int) -> float:
+        s = self.ops_samples
+        if len(s) < 2:
+            return 0.0
+        t0, t1 = s[0][0], s[-1][0]
+        if t1 <= t0:
+            return 0.0
+        return (s[-1][idx] - s[0][idx]) / (t1 - t0)
+
+    def _close_timedout_clients(self) -> None:
+        limit = self.cfg.timeout
+        now = time.monotonic()
+        for c in list(self.clients.values()):
+            if c.is_replica or c.is_primary_link or c.blocked is not None or c.in_pubsub_mode():
+                continue
+            if now - c.last_interaction > limit:
+                log.verbose("Closing idle client")
+                c.transport_close()
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        cfg = self.cfg
+        binds = cfg.bind or ["*", "-::*"]
+        self._bind_given = bool(cfg.bind) and cfg.bind != ["*", "-::*"]
+        if cfg.port:
+            for addr in binds:
+                optional = addr.startswith("-")
+                host = addr.lstrip("-")
+                if host == "*":
+                    host = "0.0.0.0"
+                elif host == "::*":
+                    host = "::"
+                try:
+                    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+                    srv = await self.loop.create_server(
+                        lambda: Client(self),
+                        host=host,
+                        port=cfg.port,
+                        family=family,
+                        reuse_address=True,
+                        backlog=cfg.tcp_backlog,
+                    )
+                except OSError as e:
+                    if optional:
+                        continue
+                    log.warning(f"Warning: Could not create server TCP listening socket {addr}:{cfg.port}: {e.strerror}")
+                    log.warning(f"Failed listening on port {cfg.port} (tcp), aborting.")
+                    raise SystemExit(1) from None
+                self.servers.append(srv)
+        if cfg.unixsocket:
+            try:
+                os.unlink(cfg.unixsocket)
+            except FileNotFoundError:
+                pass
+            srv = await self.loop.create_unix_server(lambda: Client(self), path=cfg.unixsocket)
+            os.chmod(cfg.unixsocket, cfg.unixsocketperm or 0o700)
+            self.servers.append(srv)
+        for hook in self.startup_hooks:
+            hook()
+        self.cron_handle = self.loop.call_later(1.0 / self.hz, self.cron)
+        if cfg.port:
+            log.notice("Ready to accept connections tcp")
+        if cfg.unixsocket:
+            log.notice("Ready to accept connections unix")
+
+    startup_hooks: list[Any] = []
+
+    def prepare_shutdown(self, save: bool | None, now: bool, force: bool) -> Err | None:
+        """finishShutdown's checks; None when the server may exit."""
+        log.warning("User requested shutdown...")
+        for hook in self.shutdown_hooks:
+            err = hook(save, now, force)
+            if err is not None and not force:
+                return err
+        if self.cfg.pidfile and self.cfg.daemonize:
+            try:
+                os.unlink(self.cfg.pidfile)
+            except OSError:
+                pass
+        elif self.cfg.pidfile:
+            log.notice("Removing the pid file.")
+            try:
+                os.unlink(self.cfg.pidfile)
+            except OSError:
+                pass
+        if self.cfg.unixsocket:
+            try:
+                os.unlink(self.cfg.unixsocket)
+            except OSError:
+                pass
+        log.warning("Redis is now ready to exit, bye bye...")
+        return None
+
+    def stop(self) -> None:
+        for s in self.servers:
+            s.close()
+        for c in list(self.clients.values()):
+            c.flush()
+            if c.transport is not None:
+                c.transport.close()
+        if self.loop is not None:
+            self.loop.stop()
+
+    def install_signal_handlers(self) -> None:
+        assert self.loop is not None
+
+        def on_signal(signame: str) -> None:
+            if self.shutdown_asap and signame == "SIGINT":
+                log.warning("You insist... exiting now.")
+                os._exit(1)
+            log.warning(f"Received {signame} scheduling shutdown...")
+            self.shutdown_asap = True
+
+        self.loop.add_signal_handler(signal.SIGTERM, on_signal, "SIGTERM")
+        self.loop.add_signal_handler(signal.SIGINT, on_signal, "SIGINT")
+
+
+def _repr_arg(a: bytes) -> str:
+    """sdscatrepr without the surrounding quotes."""
+    out = []
+    for ch in a:
+        if ch == 0x5C:
+            out.append("\\\\")
+        elif ch == 0x22:
+            out.append('\\"')
+        elif ch == 10:
+            out.append("\\n")
+        elif ch == 13:
+            out.append("\\r")
+        elif ch == 9:
+            out.append("\\t")
+        elif ch == 7:
+            out.append("\\a")
+        elif ch == 8:
+            out.append("\\b")
+        elif 32 <= ch < 127:
+            out.append(chr(ch))
+        else:
+            out.append("\\x%02x" % ch)
+    return "".join(out)
+
+
+_PROTECTED_MODE_ERR = (
+    b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set "
+    b"for the default user. In this mode connections are only accepted from the loopback interface. If you "
+    b"want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just "
+    b"disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by "
+    b"connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly "
+    b"accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) "
+    b"Alternatively you can just disable the protected mode by editing the Redis configuration file, and "
+    b"setting the protected mode option to 'no', and then restarting the server. 3) If you started the server "
+    b"manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an "
+    b"authentication password for the default user. NOTE: You only need to do one of the above things in "
+    b"order for the server to start accepting connections from the outside.\r\n"
+)
+
+__all__ = ["Server", "VERSION", "sys"]

@@ -1,0 +1,221 @@
+"""The keyspace: numbered databases of keys, their expires and access times.
+
+Invariants (mirroring db.c / expire.c):
+* a key with a TTL is in ``expires`` exactly while it is in ``data``;
+* every change of a key goes through :meth:`Db.signal_modified` (directly or
+  via :meth:`set_key` / :meth:`delete`) so WATCH sees it;
+* lazy expiry deletes a logically expired key on access and records a DEL
+  (or UNLINK with ``lazyfree-lazy-expire``) in the current execution unit,
+  before the command's own effect; a replica never deletes on its own and
+  only hides such keys from reads; nothing expires while loading.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .reply import Err
+
+if TYPE_CHECKING:
+    from .core import Server
+
+WRONGTYPE = Err("WRONGTYPE Operation against a key holding the wrong kind of value")
+
+# Python type of a value -> Redis type name.  Later types register here.
+TYPE_NAMES: dict[type, bytes] = {bytes: b"string", bytearray: b"string"}
+
+# DEBUG DIGEST type codes.
+TYPE_CODES: dict[bytes, int] = {
+    b"string": 0,
+    b"list": 1,
+    b"set": 2,
+    b"zset": 3,
+    b"hash": 4,
+    b"module": 5,
+    b"stream": 6,
+}
+
+
+def type_name(v: Any) -> bytes:
+    t = TYPE_NAMES.get(type(v))
+    if t is not None:
+        return t
+    return getattr(v, "redis_type", b"none")
+
+
+class Db:
+    """One numbered database."""
+
+    __slots__ = ("id", "data", "expires", "srv", "watched", "access", "avg_ttl", "expires_cursor")
+
+    def __init__(self, srv: Server, dbid: int) -> None:
+        self.id = dbid
+        self.srv = srv
+        self.data: dict[bytes, Any] = {}
+        self.expires: dict[bytes, int] = {}
+        # key -> clients WATCHing it
+        self.watched: dict[bytes, set[Any]] = {}
+        # key -> LRU clock (seconds) or LFU counter, as OBJECT IDLETIME/FREQ need
+        self.access: dict[bytes, int] = {}
+        self.avg_ttl = 0
+        self.expires_cursor = 0
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    # -- expiry --------------------------------------------------------------
+
+    def is_expired(self, key: bytes) -> bool:
+        when = self.expires.get(key)
+        if when is None:
+            return False
+        srv = self.srv
+        if srv.loading:
+            return False
+        return when <= srv.now_ms
+
+    def expire_if_needed(self, key: bytes) -> bool:
+        """True when ``key`` is logically expired (and deleted on a primary)."""
+        when = self.expires.get(key)
+        if when is None:
+            return False
+        srv = self.srv
+        if srv.loading or when > srv.now_ms:
+            return False
+        if srv.is_replica and not srv.executing_primary_stream:
+            # Replicas wait for their primary's DEL; the key is only hidden.
+            return True
+        if srv.expire_paused():
+            return True
+        self.delete_expired(key)
+        return True
+
+    def delete_expired(self, key: bytes) -> None:
+        srv = self.srv
+        self.delete(key)
+        srv.stat_expiredkeys += 1
+        srv.notify(srv.NOTIFY_EXPIRED, b"expired", key, self.id)
+        lazy = srv.cfg.lazyfree_lazy_expire
+        srv.propagator.add(self.id, [b"UNLINK" if lazy else b"DEL", key])
+
+    # -- lookups -------------------------------------------------------------
+
+    def lookup_read(self, key: bytes) -> Any:
+        """The value for a read, or None (missing or expired); counts hits."""
+        v = self.data.get(key)
+        srv = self.srv
+        if v is None:
+            srv.stat_keyspace_misses += 1
+            return None
+        if key in self.expires and self.expire_if_needed(key):
+            srv.stat_keyspace_misses += 1
+            return None
+        srv.stat_keyspace_hits += 1
+        self.access[key] = srv.lru_clock
+        return v
+
+    def lookup_write(self, key: bytes) -> Any:
+        """The value for a write, or None; expired keys are deleted first."""
+        v = self.data.get(key)
+        if v is None:
+            return None
+        if key in self.expires and self.expire_if_needed(key):
+            return None
+        self.access[key] = self.srv.lru_clock
+        return v
+
+    def lookup_nostat(self, key: bytes) -> Any:
+        """Existence checks that must not touch stats or LRU (OBJECT, TYPE...)."""
+        v = self.data.get(key)
+        if v is None:
+            return None
+        if key in self.expires and self.expire_if_needed(key):
+            return None
+        return v
+
+    def exists(self, key: bytes) -> bool:
+        return self.lookup_nostat(key) is not None
+
+    # -- changes -------------------------------------------------------------
+
+    def signal_modified(self, key: bytes) -> None:
+        """touchWatchedKey: invalidate transactions WATCHing ``key``."""
+        w = self.watched.get(key)
+        if w:
+            for c in w:
+                c.dirty_cas = True
+
+    def set_key(self, key: bytes, value: Any, keepttl: bool = False) -> None:
+        """setKey: store, drop the TTL unless KEEPTTL, signal WATCH."""
+        self.data[key] = value
+        if not keepttl and self.expires:
+            self.expires.pop(key, None)
+        self.access[key] = self.srv.lru_clock
+        if self.watched:
+            self.signal_modified(key)
+
+    def add(self, key: bytes, value: Any) -> None:
+        """dbAdd: a new key (the caller has checked it is missing)."""
+        self.data[key] = value
+        self.access[key] = self.srv.lru_clock
+        if self.watched:
+            self.signal_modified(key)
+
+    def delete(self, key: bytes) -> bool:
+        if key not in self.data:
+            return False
+        del self.data[key]
+        self.access.pop(key, None)
+        if self.expires:
+            self.expires.pop(key, None)
+        if self.watched:
+            self.signal_modified(key)
+        return True
+
+    def set_expire(self, key: bytes, when_ms: int) -> None:
+        self.expires[key] = when_ms
+
+    def get_expire(self, key: bytes) -> int:
+        """Absolute ms, or -1 when the key has no TTL."""
+        return self.expires.get(key, -1)
+
+    def remove_expire(self, key: bytes) -> bool:
+        return self.expires.pop(key, None) is not None
+
+    def clear(self) -> int:
+        """Empty the db (FLUSHDB); watched keys that existed are touched."""
+        n = len(self.data)
+        if self.watched:
+            for key in list(self.watched):
+                if key in self.data:
+                    self.signal_modified(key)
+        self.data = {}
+        self.expires = {}
+        self.access = {}
+        self.avg_ttl = 0
+        return n
+
+    def random_key(self) -> bytes | None:
+        """RANDOMKEY: a random live key; expired picks are deleted and retried."""
+        import random
+
+        tries = 0
+        while self.data:
+            key = random.choice(list(self.data)) if len(self.data) < 64 else _sample_key(self.data)
+            if key in self.expires:
+                tries += 1
+                allvolatile = len(self.expires) == len(self.data)
+                if allvolatile and self.srv.is_replica and tries > 100:
+                    return key
+                if self.expire_if_needed(key):
+                    continue
+            return key
+        return None
+
+
+def _sample_key(d: dict[bytes, Any]) -> bytes:
+    import random
+    import itertools
+
+    i = random.randrange(len(d))
+    return next(itertools.islice(iter(d), i, None))

@@ -1,0 +1,1 @@
+"""Offline command-line tools over RDB and AOF files."""
