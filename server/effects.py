@@ -86,19 +86,51 @@ class RecordingSink:
         self.units += 1
 
 
+class _SinkList(list):  # type: ignore[type-arg]
+    """Keeps ``Propagator.enabled`` right however sinks are added or removed."""
+
+    def __init__(self, owner: Propagator) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def append(self, sink: Sink) -> None:  # type: ignore[override]
+        super().append(sink)
+        self.owner._update()
+
+    def remove(self, sink: Sink) -> None:  # type: ignore[override]
+        super().remove(sink)
+        self.owner._update()
+
+
 class Propagator:
     """Collects the current unit's effects and emits them to the sinks."""
 
-    __slots__ = ("pending", "depth", "sinks", "enabled", "no_wrap")
+    __slots__ = ("pending", "depth", "sinks", "enabled", "loading", "no_wrap")
 
     def __init__(self) -> None:
         self.pending: list[tuple[int, Argv, int]] = []
         self.depth = 0
-        self.sinks: list[Sink] = []
+        self.sinks: list[Sink] = _SinkList(self)
         # False while loading or when nothing listens (no AOF, no replicas, no
         # backlog): Redis does not even build the list then.
-        self.enabled = True
+        self.enabled = False
+        self.loading = False
         self.no_wrap = False
+
+    def add_sink(self, sink: Sink) -> None:
+        self.sinks.append(sink)
+
+    def remove_sink(self, sink: Sink) -> None:
+        if sink in self.sinks:
+            self.sinks.remove(sink)
+
+    def set_loading(self, loading: bool) -> None:
+        """Nothing is recorded while replaying a file or a primary's RDB."""
+        self.loading = loading
+        self._update()
+
+    def _update(self) -> None:
+        self.enabled = bool(self.sinks) and not self.loading
 
     def add(self, db: int, argv: Argv, targets: int = TARGET_ALL) -> None:
         if self.enabled and targets:

@@ -197,12 +197,20 @@ class RequestParser:
                 consumed = sum(_msg_size(r) for r in out[start:])
                 self._enter_slow(data[consumed:], auth_required, out)
                 return
-            if reader.has_data():
-                # A request is split across reads: continue in Python from
-                # where the complete ones ended.
-                consumed = sum(_msg_size(r) for r in out[start:])
-                self.reader = hiredis.Reader()
-                self._enter_slow(data[consumed:], auth_required, out)
+            # hiredis does not say whether bytes are left over (has_data() is
+            # unreliable mid-header), so check that the chunk ends exactly with
+            # the last request's last argument; otherwise a request is split
+            # across reads and the Python path takes over from where the
+            # complete ones ended.
+            if len(out) > start and data[-1] == 10:
+                last = out[-1]
+                if last:
+                    arg = last[-1]
+                    if data.endswith(b"$%d\r\n%s\r\n" % (len(arg), arg)):
+                        return
+            consumed = sum(_msg_size(r) for r in out[start:])
+            self.reader = hiredis.Reader()
+            self._enter_slow(data[consumed:], auth_required, out)
             return
         if not self.slow:
             self._enter_slow(data, auth_required, out)

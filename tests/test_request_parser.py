@@ -1,0 +1,92 @@
+"""Request framing, sans-IO: the parser is fed bytes and yields argv lists."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ambry.server.protocol import ProtocolError, RequestParser, split_args, string2ll
+
+
+def _feed_all(chunks: list[bytes], auth: bool = False) -> list[list[bytes]]:
+    p = RequestParser()
+    out: list[list[bytes]] = []
+    for ch in chunks:
+        p.feed(ch, auth, out)
+    return [a for a in out if a]
+
+
+def _mb(*args: bytes) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+def test_multibulk_and_inline_mixed() -> None:
+    data = _mb(b"SET", b"k", b"v") + b"PING\r\n" + _mb(b"GET", b"k") + b'ECHO "a b"\n'
+    assert _feed_all([data]) == [[b"SET", b"k", b"v"], [b"PING"], [b"GET", b"k"], [b"ECHO", b"a b"]]
+
+
+@given(st.lists(st.lists(st.binary(max_size=40), min_size=1, max_size=5), min_size=1, max_size=8), st.data())
+def test_any_split_gives_the_same_requests(reqs: list[list[bytes]], data: st.DataObject) -> None:
+    stream = b"".join(_mb(*r) for r in reqs)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    assert _feed_all([c for c in chunks if c]) == reqs
+
+
+def test_byte_by_byte() -> None:
+    stream = _mb(b"SET", b"key", b"x" * 100) * 3
+    assert _feed_all([stream[i : i + 1] for i in range(len(stream))]) == [[b"SET", b"key", b"x" * 100]] * 3
+
+
+def test_large_value_in_chunks() -> None:
+    value = bytes(range(256)) * 4096
+    stream = _mb(b"SET", b"k", value)
+    chunks = [stream[i : i + 7000] for i in range(0, len(stream), 7000)]
+    assert _feed_all(chunks) == [[b"SET", b"k", value]]
+
+
+@pytest.mark.parametrize(
+    "data,msg",
+    [
+        (b"*x\r\n", "Protocol error: invalid multibulk length"),
+        (b"*1\r\n:5\r\n", "Protocol error: expected '$', got ':'"),
+        (b"*1\r\n$-3\r\n", "Protocol error: invalid bulk length"),
+        (b"*1\r\n$536870913\r\n", "Protocol error: invalid bulk length"),
+        (b'SET "k v\r\n', "Protocol error: unbalanced quotes in request"),
+        (b"A" * (64 * 1024 + 10), "Protocol error: too big inline request"),
+    ],
+)
+def test_protocol_errors(data: bytes, msg: str) -> None:
+    p = RequestParser()
+    with pytest.raises(ProtocolError) as ei:
+        p.feed(data, False, [])
+    assert ei.value.reply == msg
+
+
+def test_requests_before_an_error_are_kept() -> None:
+    p = RequestParser()
+    out: list[list[bytes]] = []
+    with pytest.raises(ProtocolError):
+        p.feed(_mb(b"PING") + b"*1\r\n$x\r\n", False, out)
+    assert out == [[b"PING"]]
+
+
+def test_unauthenticated_limits() -> None:
+    with pytest.raises(ProtocolError) as ei:
+        RequestParser().feed(b"*11\r\n", True, [])
+    assert ei.value.reply == "Protocol error: unauthenticated multibulk length"
+    with pytest.raises(ProtocolError) as ei:
+        RequestParser().feed(b"*1\r\n$16385\r\n", True, [])
+    assert ei.value.reply == "Protocol error: unauthenticated bulk length"
+
+
+def test_split_args_quoting() -> None:
+    assert split_args(b'set "a\\x41\\n" \'it\\\'s\'') == [b"set", b"aA\n", b"it's"]
+    assert split_args(b'"foo"bar') is None
+    assert split_args(b"   ") == []
+
+
+def test_string2ll_is_strict() -> None:
+    assert string2ll(b"123") == 123
+    assert string2ll(b"-9223372036854775808") == -(2**63)
+    for bad in (b"", b"+1", b" 1", b"01", b"-0", b"9223372036854775808", b"1.0"):
+        assert string2ll(bad) is None
