@@ -29,11 +29,7 @@ def _daemonize() -> None:
 
 def build_config(argv: list[str]) -> Config:
     cfg = Config()
-    path, text = Config.parse_command_line(argv)
-    if path is not None:
-        cfg.load_file(path)
-    if text:
-        cfg.load_string(text)
+    cfg.apply_args(argv)
     return cfg
 
 
@@ -58,11 +54,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cfg = build_config(argv)
     except ConfigError as e:
-        sys.stderr.write(str(e))
-        sys.stderr.flush()
-        sys.exit(1)
-    except OSError as e:
-        sys.stderr.write(f"Fatal error, can't open config file '{e.filename}': {e.strerror}\n")
+        if e.fatal_log:
+            # Redis reports an unreadable config file through its log.
+            log.role = "C"
+            log.warning(str(e).strip())
+        else:
+            sys.stderr.write(str(e))
+            sys.stderr.flush()
         sys.exit(1)
 
     if cfg.daemonize:
