@@ -118,8 +118,10 @@ class Client(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
+        srv = self.srv
         self.tot_net_in += len(data)
-        self.srv.stat_net_input_bytes += len(data)
+        srv.stat_net_input_bytes += len(data)
+        srv.stat_total_reads_processed += 1
         self.last_interaction = time.monotonic()
         reqs: list[list[bytes]] = []
         err: ProtocolError | None = None
@@ -205,7 +207,9 @@ class Client(asyncio.Protocol):
             if t is not None and not self.closed:
                 t.write(data)
                 self.tot_net_out += len(data)
-                self.srv.stat_net_output_bytes += len(data)
+                srv = self.srv
+                srv.stat_net_output_bytes += len(data)
+                srv.stat_total_writes_processed += 1
                 if t.get_write_buffer_size() > 0:
                     self.check_output_limits()
         if self.close_after_reply and not self.closed:

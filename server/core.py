@@ -122,6 +122,14 @@ class Server:
         self.stat_numconnections = 0
         self.port = self.cfg.port
         self.hz = self.cfg.hz
+        self.cfg.add_hook("proto-max-bulk-len", self._on_parser_limits)
+        self.cfg.add_hook("client-query-buffer-limit", self._on_parser_limits)
+        self.cfg.add_hook("hz", lambda old, new: setattr(self, "hz", max(1, min(500, new))))
+
+    def _on_parser_limits(self, old: Any, new: Any) -> None:
+        for c in self.clients.values():
+            c.parser.max_bulk = self.cfg.proto_max_bulk_len
+            c.parser.querybuf_limit = self.cfg.client_query_buffer_limit
 
     # -- statistics ------------------------------------------------------------
 
@@ -185,17 +193,16 @@ class Server:
             c.closed = True
             return False
         if self.cfg.protected_mode and not self.cfg.requirepass and c.transport is not None:
+            # Redis 7.0: with no password for the default user, only loopback
+            # and unix-socket clients are served, whatever "bind" says.
             peer = c.transport.get_extra_info("peername")
-            host = peer[0] if isinstance(peer, tuple) else ""
-            if isinstance(peer, tuple) and host not in ("127.0.0.1", "::1") and not self._bind_given:
+            if isinstance(peer, tuple) and not _is_loopback(peer[0]):
                 c.transport.write(_PROTECTED_MODE_ERR)
                 c.transport.close()
                 c.closed = True
                 return False
         self.clients[c.id] = c
         return True
-
-    _bind_given = False
 
     def free_client(self, c: Client) -> None:
         if self.clients.pop(c.id, None) is None:
@@ -519,7 +526,6 @@ class Server:
         self.loop = asyncio.get_running_loop()
         cfg = self.cfg
         binds = cfg.bind or ["*", "-::*"]
-        self._bind_given = bool(cfg.bind) and cfg.bind != ["*", "-::*"]
         if cfg.port:
             for addr in binds:
                 optional = addr.startswith("-")
@@ -611,6 +617,10 @@ class Server:
 
         self.loop.add_signal_handler(signal.SIGTERM, on_signal, "SIGTERM")
         self.loop.add_signal_handler(signal.SIGINT, on_signal, "SIGINT")
+
+
+def _is_loopback(host: str) -> bool:
+    return host.startswith("127.") or host in ("::1", "::ffff:127.0.0.1")
 
 
 def _repr_arg(a: bytes) -> str:

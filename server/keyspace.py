@@ -19,6 +19,8 @@ from .reply import Err
 if TYPE_CHECKING:
     from .core import Server
 
+NOTIFY_NEW = 1 << 13  # notify-keyspace-events "n" (dbAdd's "new" event)
+
 WRONGTYPE = Err("WRONGTYPE Operation against a key holding the wrong kind of value")
 
 # Python type of a value -> Redis type name.  Later types register here.
@@ -147,6 +149,10 @@ class Db:
 
     def set_key(self, key: bytes, value: Any, keepttl: bool = False) -> None:
         """setKey: store, drop the TTL unless KEEPTTL, signal WATCH."""
+        srv = self.srv
+        if srv.cfg.notify_keyspace_events & NOTIFY_NEW and key not in self.data:
+            self.data[key] = value
+            srv.notify(NOTIFY_NEW, b"new", key, self.id)
         self.data[key] = value
         if not keepttl and self.expires:
             self.expires.pop(key, None)
@@ -157,6 +163,9 @@ class Db:
     def add(self, key: bytes, value: Any) -> None:
         """dbAdd: a new key (the caller has checked it is missing)."""
         self.data[key] = value
+        srv = self.srv
+        if srv.cfg.notify_keyspace_events & NOTIFY_NEW:
+            srv.notify(NOTIFY_NEW, b"new", key, self.id)
         self.access[key] = self.srv.lru_clock
         if self.watched:
             self.signal_modified(key)
