@@ -86,7 +86,6 @@ class Client(asyncio.Protocol):
         self.no_touch = False
         self.tot_net_in = 0
         self.tot_net_out = 0
-        self.tot_cmds = 0
         self.out: list[bytes] = []
 
     # -- asyncio protocol ----------------------------------------------------

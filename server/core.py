@@ -27,6 +27,10 @@ from .keyspace import Db
 from .log import log
 from .reply import QUEUED, Err, Push
 
+_COMMANDS = registry.COMMANDS
+_time = time.time
+_perf_ns = time.perf_counter_ns
+
 VERSION = "7.0.15"
 VERSION_NUM = 0x0007000F
 
@@ -84,7 +88,8 @@ class Server:
         self.clients: dict[int, Client] = {}
         self._client_id = 0
         self.propagator = Propagator()
-        self.loading = False
+        self._loading = False
+        self.gate = False
         self.is_replica = False
         self.executing_primary_stream = False
         self.now_ms = int(time.time() * 1000)
@@ -124,6 +129,11 @@ class Server:
         self.hz = self.cfg.hz
         self.cfg.add_hook("proto-max-bulk-len", self._on_parser_limits)
         self.cfg.add_hook("client-query-buffer-limit", self._on_parser_limits)
+        self.slowlog_threshold = self.cfg.slowlog_log_slower_than
+        self.cfg.add_hook(
+            "slowlog-log-slower-than", lambda old, new: setattr(self, "slowlog_threshold", new)
+        )
+        self.cfg.add_hook("maxmemory", lambda old, new: self.update_gate())
         self.cfg.add_hook("hz", lambda old, new: setattr(self, "hz", max(1, min(500, new))))
 
     def _on_parser_limits(self, old: Any, new: Any) -> None:
@@ -214,6 +224,7 @@ class Server:
         pubsub.unsubscribe_all(c)
         if c.monitor and c in self.monitors:
             self.monitors.remove(c)
+            self.update_gate()
         if c.blocked is not None:
             c.blocked.cancel(c)
             c.blocked = None
@@ -269,13 +280,16 @@ class Server:
     # -- the execution entry -----------------------------------------------------
 
     def process(self, c: Client, argv: list[bytes]) -> Any:
-        """processCommand: checks, MULTI queueing, then call()."""
+        """processCommand: checks in Redis's order, MULTI queueing, then call().
+
+        The common case (a known command, right arity, an authenticated
+        client outside MULTI and pub/sub, no maxmemory/loading/pause/monitor
+        on the server) is decided with a handful of attribute reads."""
         name = argv[0].lower()
-        cmd = registry.COMMANDS.get(name)
-        if cmd is None:
-            self.count_rejected(None)
-            return self._reject(registry.unknown_command_error(argv), c)
-        if cmd.subcommands:
+        cmd = _COMMANDS.get(name)
+        if cmd is None or cmd.subcommands:
+            if cmd is None:
+                return self._reject(registry.unknown_command_error(argv), c)
             if len(argv) == 1:
                 return self._reject(registry.arity_error(cmd), c, cmd)
             sub = cmd.subcommands.get(argv[1].lower())
@@ -286,6 +300,18 @@ class Server:
         n = len(argv)
         if (arity > 0 and n != arity) or n < -arity:
             return self._reject(registry.arity_error(cmd), c, cmd)
+        if (
+            self.gate
+            or c.mstate is not None
+            or not c.authenticated
+            or c.channels
+            or c.patterns
+            or c.shard_channels
+        ):
+            return self._process_checked(c, cmd, argv, name)
+        return self.call(c, cmd, argv)
+
+    def _process_checked(self, c: Client, cmd: registry.Command, argv: list[bytes], name: bytes) -> Any:
         if not c.authenticated and not cmd.no_auth:
             return self._reject(Err("NOAUTH Authentication required."), c, cmd)
         in_multi = c.mstate is not None
@@ -304,7 +330,7 @@ class Server:
                 c,
                 cmd,
             )
-        if self.loading and not cmd.loading_ok:
+        if self._loading and not cmd.loading_ok:
             return self._reject(Err("LOADING Redis is loading the dataset in memory"), c, cmd)
         if self.pause_type is not None and not c.is_primary_link and self._must_pause(c, cmd):
             c.paused_waiting = True
@@ -312,12 +338,28 @@ class Server:
             self.paused_clients.append(c)
             return NOREPLY
         if in_multi and name not in _MULTI_ALLOWED:
-            c.mstate.append((cmd, argv))
+            c.mstate.append((cmd, argv))  # type: ignore[union-attr]
             return QUEUED
         reply = self.call(c, cmd, argv)
         if self.monitors and not cmd.skip_monitor and not cmd.admin:
             self.feed_monitors(c, argv)
         return reply
+
+    # -- the gate: server-wide conditions that need the checked path ------------
+
+    @property
+    def loading(self) -> bool:
+        return self._loading
+
+    @loading.setter
+    def loading(self, value: bool) -> None:
+        self._loading = value
+        self.propagator.set_loading(value)
+        self.update_gate()
+
+    def update_gate(self) -> None:
+        """Recompute ``gate`` after maxmemory, loading, pause or MONITOR change."""
+        self.gate = bool(self.cfg.maxmemory or self._loading or self.pause_type or self.monitors)
 
     def _reject(self, err: Err, c: Client, cmd: registry.Command | None = None) -> Err:
         if cmd is not None:
@@ -333,39 +375,44 @@ class Server:
             cmd.rejected_calls += 1
 
     def call(self, c: Client, cmd: registry.Command, argv: list[bytes]) -> Any:
-        """Run one command inside an execution unit and record its effect."""
+        """Run one command inside an execution unit and record its effect.
+
+        This is Redis's call(): time snapshot for the outermost unit, dirty
+        accounting, the command's own effect (its argv or the rewrite it
+        left in ``c.prop_argv``) appended after any effects it added itself
+        (lazy-expiry DELs...), emission when the outermost unit ends, then
+        commandstats and the slow log."""
         prop = self.propagator
-        top = prop.depth == 0
-        if top:
-            self.now_ms = int(time.time() * 1000)
-        prop.depth += 1
+        depth = prop.depth
+        if depth == 0:
+            self.now_ms = int(_time() * 1000)
+        prop.depth = depth + 1
         dirty_before = self.dirty
         c.cmd = cmd
         c.argv = argv
         c.prop_argv = None
         c.prevent_prop = False
-        t0 = time.perf_counter_ns()
+        t0 = _perf_ns()
         try:
             reply = cmd.handler(c, argv)
         except Err as e:
             reply = e
-        dur = (time.perf_counter_ns() - t0) // 1000
+        dur = (_perf_ns() - t0) // 1000
         if type(reply) is Err:
             cmd.failed_calls += 1
             self.stat_total_error_replies += 1
             self.count_error(reply.code)
-        if self.dirty != dirty_before and not c.prevent_prop and prop.enabled:
+        if self.dirty != dirty_before and prop.enabled and not c.prevent_prop:
             pa = c.prop_argv
             prop.pending.append((c.db.id, pa if pa is not None else argv, 3))
-        prop.depth -= 1
-        if top and prop.pending:
+        prop.depth = depth
+        if depth == 0 and prop.pending:
             prop.emit()
         cmd.calls += 1
         cmd.usec += dur
         self.stat_numcommands += 1
         c.last_cmd = cmd
-        c.tot_cmds += 1
-        if dur >= self.cfg.slowlog_log_slower_than >= 0 and not cmd.skip_slowlog:
+        if dur >= self.slowlog_threshold >= 0 and not cmd.skip_slowlog:
             self.slowlog_push(c, argv, dur)
         return reply
 
@@ -402,6 +449,7 @@ class Server:
     def unpause(self) -> None:
         self.pause_type = None
         self.pause_until = 0.0
+        self.update_gate()
         waiting = self.paused_clients
         self.paused_clients = []
         for c in waiting:

@@ -19,6 +19,7 @@ from .reply import Err
 if TYPE_CHECKING:
     from .core import Server
 
+NOTIFY_KEY_MISS = 1 << 11
 NOTIFY_NEW = 1 << 13  # notify-keyspace-events "n" (dbAdd's "new" event)
 
 WRONGTYPE = Err("WRONGTYPE Operation against a key holding the wrong kind of value")
@@ -55,8 +56,9 @@ class Db:
         self.srv = srv
         self.data: dict[bytes, Any] = {}
         self.expires: dict[bytes, int] = {}
-        # key -> clients WATCHing it
-        self.watched: dict[bytes, set[Any]] = {}
+        # key -> {client WATCHing it: whether the key was already logically
+        # expired when WATCHed (then its deletion is not a change)}
+        self.watched: dict[bytes, dict[Any, bool]] = {}
         # key -> LRU clock (seconds) or LFU counter, as OBJECT IDLETIME/FREQ need
         self.access: dict[bytes, int] = {}
         self.avg_ttl = 0
@@ -74,7 +76,7 @@ class Db:
         srv = self.srv
         if srv.loading:
             return False
-        return when <= srv.now_ms
+        return when < srv.now_ms
 
     def expire_if_needed(self, key: bytes) -> bool:
         """True when ``key`` is logically expired (and deleted on a primary)."""
@@ -82,7 +84,7 @@ class Db:
         if when is None:
             return False
         srv = self.srv
-        if srv.loading or when > srv.now_ms:
+        if srv.loading or when >= srv.now_ms:  # keyIsExpired: now > when
             return False
         if srv.is_replica and not srv.executing_primary_stream:
             # Replicas wait for their primary's DEL; the key is only hidden.
@@ -106,11 +108,10 @@ class Db:
         """The value for a read, or None (missing or expired); counts hits."""
         v = self.data.get(key)
         srv = self.srv
-        if v is None:
+        if v is None or (key in self.expires and self.expire_if_needed(key)):
             srv.stat_keyspace_misses += 1
-            return None
-        if key in self.expires and self.expire_if_needed(key):
-            srv.stat_keyspace_misses += 1
+            if srv.cfg.notify_keyspace_events & NOTIFY_KEY_MISS:
+                srv.notify(NOTIFY_KEY_MISS, b"keymiss", key, self.id)
             return None
         srv.stat_keyspace_hits += 1
         self.access[key] = srv.lru_clock
@@ -144,7 +145,13 @@ class Db:
         """touchWatchedKey: invalidate transactions WATCHing ``key``."""
         w = self.watched.get(key)
         if w:
-            for c in w:
+            for c, was_expired in w.items():
+                if was_expired:
+                    if key not in self.data:
+                        # The already-expired key is now gone: no logical change.
+                        w[c] = False
+                        continue
+                    w[c] = False
                 c.dirty_cas = True
 
     def set_key(self, key: bytes, value: Any, keepttl: bool = False) -> None:
@@ -195,9 +202,13 @@ class Db:
         """Empty the db (FLUSHDB); watched keys that existed are touched."""
         n = len(self.data)
         if self.watched:
-            for key in list(self.watched):
+            for key, w in self.watched.items():
                 if key in self.data:
-                    self.signal_modified(key)
+                    for c, was_expired in w.items():
+                        if was_expired:
+                            w[c] = False
+                        else:
+                            c.dirty_cas = True
         self.data = {}
         self.expires = {}
         self.access = {}

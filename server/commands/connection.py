@@ -60,6 +60,7 @@ def reset(c: Client, argv: list[bytes]) -> Any:
         c.monitor = False
         if c in srv.monitors:
             srv.monitors.remove(c)
+            srv.update_gate()
     c.db = srv.dbs[0]
     c.resp3 = False
     c.name = None

@@ -10,5 +10,5 @@ def help_reply(name: str, lines: list[str]) -> list[Status]:
     out = [Status(f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:".encode())]
     out.extend(Status(line.encode()) for line in lines)
     out.append(Status(b"HELP"))
-    out.append(Status(b"    Print this help."))
+    out.append(Status(b"    Prints this help."))
     return out

@@ -27,7 +27,7 @@ def unwatch_all(c: Client) -> None:
     for db, key in c.watched:
         clients = db.watched.get(key)
         if clients is not None:
-            clients.discard(c)
+            clients.pop(c, None)
             if not clients:
                 del db.watched[key]
     c.watched = []
@@ -38,8 +38,11 @@ def touch_all_watched(srv: Any, dbid: int = -1) -> None:
     for db in srv.dbs if dbid < 0 else [srv.dbs[dbid]]:
         for key, clients in db.watched.items():
             if key in db.data:
-                for cl in clients:
-                    cl.dirty_cas = True
+                for cl, was_expired in clients.items():
+                    if was_expired:
+                        clients[cl] = False  # an expired key emptied away: no change
+                    else:
+                        cl.dirty_cas = True
 
 
 @command("multi")
@@ -66,10 +69,10 @@ def watch(c: Client, argv: list[bytes]) -> Any:
     for key in argv[1:]:
         if any(d is db and k == key for d, k in c.watched):
             continue
-        db.watched.setdefault(key, set()).add(c)
-        c.watched.append((db, key))
         # A key already logically expired when WATCHed counts as missing;
         # Redis 7.0 does not abort if it is then deleted by expiry.
+        db.watched.setdefault(key, {})[c] = db.is_expired(key)
+        c.watched.append((db, key))
     return OK
 
 
@@ -83,8 +86,9 @@ def unwatch(c: Client, argv: list[bytes]) -> Any:
 def _watched_expired(c: Client) -> bool:
     """isWatchedKeyExpired: a WATCHed key that expired since counts as touched."""
     for db, key in c.watched:
-        when = db.expires.get(key)
-        if when is not None and when <= c.srv.now_ms and key in db.data:
+        if db.watched.get(key, {}).get(c):
+            continue  # already expired when WATCHed
+        if key in db.data and db.is_expired(key):
             return True
     return False
 
