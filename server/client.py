@@ -153,7 +153,6 @@ class Client(asyncio.Protocol):
         srv = self.srv
         process = srv.process
         out = self.out
-        resp3 = self.resp3
         n = len(reqs)
         i = 0
         while i < n:
@@ -176,8 +175,7 @@ class Client(asyncio.Protocol):
                 elif mode == "skip":
                     self.reply_mode = "on"
                 continue
-            encode(reply, resp3, out)
-            resp3 = self.resp3
+            encode(reply, self.resp3, out)  # HELLO answers in the new protocol
             if self.close_after_reply:
                 return
 

@@ -88,6 +88,13 @@ class Push(list):  # type: ignore[type-arg]
     __slots__ = ()
 
 
+class Multi(list):  # type: ignore[type-arg]
+    """Several top-level replies written back to back (SUBSCRIBE a b answers
+    one frame per channel; inside EXEC they follow the array header)."""
+
+    __slots__ = ()
+
+
 class Bool:
     __slots__ = ("value",)
 
@@ -190,6 +197,9 @@ def encode(v: Any, resp3: bool, out: list[bytes]) -> None:
             encode(x, resp3, out)
     elif t is Push:
         out.append((b">%d\r\n" if resp3 else b"*%d\r\n") % len(v))
+        for x in v:
+            encode(x, resp3, out)
+    elif t is Multi:
         for x in v:
             encode(x, resp3, out)
     elif v is NULL_ARRAY:

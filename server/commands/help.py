@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..reply import Status
+from ..reply import Err, Status
 
 
 def help_reply(name: str, lines: list[str]) -> list[Status]:
@@ -12,3 +12,14 @@ def help_reply(name: str, lines: list[str]) -> list[Status]:
     out.append(Status(b"HELP"))
     out.append(Status(b"    Prints this help."))
     return out
+
+
+def subcommand_syntax_error(argv: list[bytes]) -> Err:
+    """addReplySubcommandSyntaxError: a subcommand given the wrong arguments."""
+    return Err(
+        b"ERR unknown subcommand or wrong number of arguments for '"
+        + argv[1][:128]
+        + b"'. Try "
+        + argv[0].upper()
+        + b" HELP."
+    )

@@ -10,25 +10,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..client import NOREPLY, Client
+from ..client import Client
 from ..effects import TARGET_REPL
 from ..registry import command
-from ..reply import Err, Map, Push
+from ..reply import Err, Multi, Push
+from .help import subcommand_syntax_error
 
 
 def _count(c: Client) -> int:
     return len(c.channels) + len(c.patterns)
 
 
-def _sub(c: Client, table: dict[bytes, dict[Client, None]], mine: set[bytes], name: bytes, kind: bytes) -> None:
+def _sub(c: Client, table: dict[bytes, dict[Client, None]], mine: set[bytes], name: bytes, kind: bytes) -> Push:
     if name not in mine:
         mine.add(name)
         table.setdefault(name, {})[c] = None
-    c.send(Push([kind, name, _count(c) if kind != b"ssubscribe" else len(c.shard_channels)]))
+    return Push([kind, name, _count(c) if kind != b"ssubscribe" else len(c.shard_channels)])
 
 
-def _unsub(c: Client, table: dict[bytes, dict[Client, None]], mine: set[bytes], name: bytes, kind: bytes,
-           notify: bool = True) -> None:
+def _unsub(c: Client, table: dict[bytes, dict[Client, None]], mine: set[bytes], name: bytes,
+           kind: bytes) -> Push:
     if name in mine:
         mine.discard(name)
         subs = table.get(name)
@@ -36,57 +37,49 @@ def _unsub(c: Client, table: dict[bytes, dict[Client, None]], mine: set[bytes], 
             subs.pop(c, None)
             if not subs:
                 del table[name]
-    if notify:
-        c.send(Push([kind, name, _count(c) if kind != b"sunsubscribe" else len(c.shard_channels)]))
+    return Push([kind, name, _count(c) if kind != b"sunsubscribe" else len(c.shard_channels)])
 
 
 def unsubscribe_all(c: Client) -> None:
     srv = c.srv
     for ch in list(c.channels):
-        _unsub(c, srv.pubsub_channels, c.channels, ch, b"unsubscribe", notify=False)
+        _unsub(c, srv.pubsub_channels, c.channels, ch, b"unsubscribe")
     for p in list(c.patterns):
-        _unsub(c, srv.pubsub_patterns, c.patterns, p, b"punsubscribe", notify=False)
+        _unsub(c, srv.pubsub_patterns, c.patterns, p, b"punsubscribe")
     for ch in list(c.shard_channels):
-        _unsub(c, srv.pubsub_shard_channels, c.shard_channels, ch, b"sunsubscribe", notify=False)
+        _unsub(c, srv.pubsub_shard_channels, c.shard_channels, ch, b"sunsubscribe")
 
 
 def _check_multi(c: Client, name: str) -> None:
-    if c.in_exec and not c.resp3:
+    """Scripts (deny-blocking clients) may not subscribe; MULTI may."""
+    if c.fake and not c.in_exec:
         raise Err(f"ERR {name} isn't allowed for a DENY BLOCKING client")
 
 
 @command("subscribe")
 def subscribe(c: Client, argv: list[bytes]) -> Any:
     _check_multi(c, "SUBSCRIBE")
-    for ch in argv[1:]:
-        _sub(c, c.srv.pubsub_channels, c.channels, ch, b"subscribe")
-    return NOREPLY
+    return Multi(_sub(c, c.srv.pubsub_channels, c.channels, ch, b"subscribe") for ch in argv[1:])
 
 
 @command("ssubscribe")
 def ssubscribe(c: Client, argv: list[bytes]) -> Any:
     _check_multi(c, "SSUBSCRIBE")
-    for ch in argv[1:]:
-        _sub(c, c.srv.pubsub_shard_channels, c.shard_channels, ch, b"ssubscribe")
-    return NOREPLY
+    return Multi(_sub(c, c.srv.pubsub_shard_channels, c.shard_channels, ch, b"ssubscribe") for ch in argv[1:])
 
 
 @command("psubscribe")
 def psubscribe(c: Client, argv: list[bytes]) -> Any:
     _check_multi(c, "PSUBSCRIBE")
-    for p in argv[1:]:
-        _sub(c, c.srv.pubsub_patterns, c.patterns, p, b"psubscribe")
-    return NOREPLY
+    return Multi(_sub(c, c.srv.pubsub_patterns, c.patterns, p, b"psubscribe") for p in argv[1:])
 
 
 def _unsub_cmd(c: Client, argv: list[bytes], table: dict[bytes, dict[Client, None]], mine: set[bytes],
                kind: bytes) -> Any:
-    names = argv[1:] or sorted(mine)
+    names = argv[1:] or list(mine)
     if not names:
-        c.send(Push([kind, None, _count(c) if kind != b"sunsubscribe" else len(c.shard_channels)]))
-    for n in names:
-        _unsub(c, table, mine, n, kind)
-    return NOREPLY
+        return Push([kind, None, _count(c) if kind != b"sunsubscribe" else len(c.shard_channels)])
+    return Multi(_unsub(c, table, mine, n, kind) for n in names)
 
 
 @command("unsubscribe")
@@ -131,7 +124,7 @@ def pubsub_channels(c: Client, argv: list[bytes]) -> Any:
     from ..util import stringmatchlen
 
     if len(argv) > 3:
-        raise Err("ERR wrong number of arguments for 'pubsub|channels' command")
+        raise subcommand_syntax_error(argv)
     pat = argv[2] if len(argv) == 3 else None
     return [ch for ch in c.srv.pubsub_channels if pat is None or stringmatchlen(pat, ch)]
 
@@ -140,6 +133,8 @@ def pubsub_channels(c: Client, argv: list[bytes]) -> Any:
 def pubsub_shardchannels(c: Client, argv: list[bytes]) -> Any:
     from ..util import stringmatchlen
 
+    if len(argv) > 3:
+        raise subcommand_syntax_error(argv)
     pat = argv[2] if len(argv) == 3 else None
     return [ch for ch in c.srv.pubsub_shard_channels if pat is None or stringmatchlen(pat, ch)]
 
@@ -150,7 +145,7 @@ def pubsub_numsub(c: Client, argv: list[bytes]) -> Any:
     for ch in argv[2:]:
         out.append(ch)
         out.append(len(c.srv.pubsub_channels.get(ch, ())))
-    return Map([(out[i], out[i + 1]) for i in range(0, len(out), 2)]) if c.resp3 else out
+    return out
 
 
 @command("pubsub|shardnumsub")
@@ -159,7 +154,7 @@ def pubsub_shardnumsub(c: Client, argv: list[bytes]) -> Any:
     for ch in argv[2:]:
         out.append(ch)
         out.append(len(c.srv.pubsub_shard_channels.get(ch, ())))
-    return Map([(out[i], out[i + 1]) for i in range(0, len(out), 2)]) if c.resp3 else out
+    return out
 
 
 @command("pubsub|numpat")
