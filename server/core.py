@@ -218,7 +218,7 @@ class Server:
         if self.clients.pop(c.id, None) is None:
             return
         c.closed = True
-        from .commands import transactions, pubsub
+        from .commands import pubsub, transactions
 
         transactions.unwatch_all(c)
         pubsub.unsubscribe_all(c)

@@ -234,8 +234,8 @@ class Db:
 
 
 def _sample_key(d: dict[bytes, Any]) -> bytes:
-    import random
     import itertools
+    import random
 
     i = random.randrange(len(d))
     return next(itertools.islice(iter(d), i, None))

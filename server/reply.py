@@ -26,7 +26,8 @@ Mapping:
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 class Status(bytes):

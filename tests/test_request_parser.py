@@ -1,10 +1,9 @@
 """Request framing, sans-IO: the parser is fed bytes and yields argv lists."""
 
 import pytest
+from ambry.server.protocol import ProtocolError, RequestParser, split_args, string2ll
 from hypothesis import given
 from hypothesis import strategies as st
-
-from ambry.server.protocol import ProtocolError, RequestParser, split_args, string2ll
 
 
 def _feed_all(chunks: list[bytes], auth: bool = False) -> list[list[bytes]]:
