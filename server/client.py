@@ -124,22 +124,33 @@ class Client(asyncio.Protocol):
         self.last_interaction = time.monotonic()
         reqs: list[list[bytes]] = []
         err: ProtocolError | None = None
+        auth_required = not self.authenticated and srv.auth_required()
         try:
-            self.parser.feed(data, not self.authenticated and self.srv.auth_required(), reqs)
+            self.parser.feed(data, auth_required, reqs)
+            self._run_or_queue(reqs)
+            # An unauthenticated client's requests are parsed one at a time:
+            # after an AUTH the rest of the read is held to the normal limits.
+            while auth_required and self.parser.has_buffered() and not self.closed:
+                auth_required = not self.authenticated and srv.auth_required()
+                reqs = []
+                self.parser.feed(b"", auth_required, reqs)
+                if not reqs:
+                    break
+                self._run_or_queue(reqs)
         except ProtocolError as e:
             err = e
         except QueryBufferLimit:
-            self.srv.log.warning(
+            srv.log.warning(
                 f"Closing client that reached max query buffer length: {self.describe()} "
                 "(qbuf initial bytes: ...)"
             )
-            self.srv.free_client(self)
+            srv.stat_client_qbuf_limit_disconnections += 1
+            srv.free_client(self)
             self.transport_close()
             return
-        if self.pending or self.blocked is not None or self.paused_waiting:
-            self.pending.extend(reqs)
-        else:
-            self.run_requests(reqs)
+        if err is not None:
+            # Requests parsed before the bad bytes run first, as in Redis.
+            self._run_or_queue(reqs)
         if err is not None:
             self.srv.stat_total_error_replies += 1
             self.srv.count_error(b"ERR")
@@ -147,6 +158,12 @@ class Client(asyncio.Protocol):
             self.out.append(b"-ERR " + err.reply.encode() + b"\r\n")
             self.close_after_reply = True
         self.flush()
+
+    def _run_or_queue(self, reqs: list[list[bytes]]) -> None:
+        if self.pending or self.blocked is not None or self.paused_waiting:
+            self.pending.extend(reqs)
+        else:
+            self.run_requests(reqs)
 
     def run_requests(self, reqs: list[list[bytes]] | deque[list[bytes]]) -> None:
         """Execute requests in order; stops when the client blocks or pauses."""

@@ -117,6 +117,13 @@ class Server:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.cron_handle: asyncio.TimerHandle | None = None
         self.cronloops = 0
+        self.latency_hook: Any = None  # set by commands.server_cmds while latency tracking is on
+        self.replid = os.urandom(20).hex()
+        self.replid2 = "0" * 40
+        self.master_repl_offset = 0
+        self.second_replid_offset = -1
+        self.cron_hooks: list[Any] = []
+        self.startup_hooks: list[Any] = []
         self.last_save = int(time.time())
         self.blocked_clients = 0
         self.tracking_clients = 0
@@ -232,8 +239,11 @@ class Server:
             self.paused_clients.remove(c)
 
     def client_flags(self, c: Client) -> str:
+        """CLIENT LIST flags in Redis 7.0's order."""
         f = ""
-        if c.is_replica:
+        if c.monitor:
+            f += "O"
+        elif c.is_replica:
             f += "S"
         if c.is_primary_link:
             f += "M"
@@ -247,12 +257,10 @@ class Server:
             f += "d"
         if c.close_after_reply:
             f += "c"
-        if c.monitor:
-            f += "O"
+        if c.addr.startswith("/") or c.addr == ":0":
+            f += "U"
         if c.no_evict:
             f += "e"
-        if c.no_touch:
-            f += "T"
         return f or "N"
 
     def client_info_line(self, c: Client) -> str:
@@ -260,7 +268,7 @@ class Server:
         mono = time.monotonic()
         flags = self.client_flags(c)
         events = "r" + ("w" if c.out else "")
-        cmd = c.last_cmd.fullname if c.last_cmd is not None else "NULL"
+        cmd = c.cmd.fullname if c.cmd is not None else "NULL"
         name = (c.name or b"").decode("utf-8", "replace")
         multi = len(c.mstate) if c.mstate is not None else -1
         qbuf = c.parser.pending()
@@ -290,12 +298,13 @@ class Server:
         if cmd is None or cmd.subcommands:
             if cmd is None:
                 return self._reject(registry.unknown_command_error(argv), c)
-            if len(argv) == 1:
+            if len(argv) > 1:
+                sub = cmd.subcommands.get(argv[1].lower())
+                if sub is None:
+                    return self._reject(registry.unknown_subcommand_error(argv), c)
+                cmd = sub
+            elif cmd.handler is None:
                 return self._reject(registry.arity_error(cmd), c, cmd)
-            sub = cmd.subcommands.get(argv[1].lower())
-            if sub is None:
-                return self._reject(registry.unknown_subcommand_error(argv), c)
-            cmd = sub
         arity = cmd.arity
         n = len(argv)
         if (arity > 0 and n != arity) or n < -arity:
@@ -317,9 +326,13 @@ class Server:
         in_multi = c.mstate is not None
         if in_multi and cmd.no_multi:
             return self._reject(Err("ERR Command not allowed inside a transaction"), c, cmd)
-        if self.cfg.maxmemory and cmd.denyoom and not self.executing_primary_stream:
+        if self.cfg.maxmemory and not self.executing_primary_stream:
+            # Eviction runs before every command; only commands that may grow
+            # memory (or anything queued in MULTI) are refused when it fails.
             err = self.perform_evictions()
-            if err is not None:
+            if err is not None and (
+                cmd.denyoom or (in_multi and name not in (b"exec", b"discard", b"quit", b"reset"))
+            ):
                 return self._reject(err, c, cmd)
         if not c.resp3 and (c.channels or c.patterns or c.shard_channels) and name not in _PUBSUB_ALLOWED:
             return self._reject(
@@ -362,10 +375,18 @@ class Server:
         self.gate = bool(self.cfg.maxmemory or self._loading or self.pause_type or self.monitors)
 
     def _reject(self, err: Err, c: Client, cmd: registry.Command | None = None) -> Err:
+        """rejectCommand: count it, flag an open transaction; a rejected EXEC
+        discards the transaction and says why (execCommandAbort)."""
         if cmd is not None:
             cmd.rejected_calls += 1
         if c.mstate is not None:
             c.dirty_exec = True
+        if cmd is not None and cmd.fullname == "exec":
+            from .commands.transactions import discard_transaction
+
+            discard_transaction(c)
+            msg = err.msg[4:] if err.msg.startswith(b"ERR ") else err.msg
+            err = Err(b"EXECABORT Transaction discarded because of: " + msg)
         self.stat_total_error_replies += 1
         self.count_error(err.code)
         return err
@@ -412,6 +433,9 @@ class Server:
         cmd.usec += dur
         self.stat_numcommands += 1
         c.last_cmd = cmd
+        lh = self.latency_hook
+        if lh is not None:
+            lh(self, cmd, dur)
         if dur >= self.slowlog_threshold >= 0 and not cmd.skip_slowlog:
             self.slowlog_push(c, argv, dur)
         return reply
@@ -441,7 +465,11 @@ class Server:
         if self.pause_type == "all":
             return True
         # WRITE pause: writes, and commands that may write (EVAL, PUBLISH...)
-        return cmd.is_write or cmd.may_replicate or (c.mstate is None and cmd.fullname == "exec" and False)
+        return cmd.is_write or cmd.may_replicate or (
+            cmd.fullname == "exec"
+            and c.mstate is not None
+            and any(q.is_write or q.may_replicate for q, _ in c.mstate)
+        )
 
     def expire_paused(self) -> bool:
         return self.pause_type is not None and time.monotonic() < self.pause_until
@@ -542,8 +570,6 @@ class Server:
                 return
         self.cron_handle = self.loop.call_later(1.0 / self.hz, self.cron)
 
-    cron_hooks: list[Any] = []
-
     def _sample_ops(self) -> None:
         self.ops_samples.append(
             (time.monotonic(), self.stat_numcommands, self.stat_net_input_bytes, self.stat_net_output_bytes)
@@ -614,8 +640,6 @@ class Server:
             log.notice("Ready to accept connections tcp")
         if cfg.unixsocket:
             log.notice("Ready to accept connections unix")
-
-    startup_hooks: list[Any] = []
 
     def prepare_shutdown(self, save: bool | None, now: bool, force: bool) -> Err | None:
         """finishShutdown's checks; None when the server may exit."""

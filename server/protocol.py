@@ -172,6 +172,10 @@ class RequestParser:
         """Bytes buffered and not yet turned into a request (qbuf in CLIENT LIST)."""
         return len(self.buf) + self.chunks_len
 
+    def has_buffered(self) -> bool:
+        """Unparsed bytes held back (after one request of an unauthenticated client)."""
+        return self.slow and bool(self.buf) and self.bulk_need < 0
+
     def feed(self, data: bytes, auth_required: bool, out: list[list[bytes]]) -> None:
         """Parse ``data``, appending complete requests to ``out``.
 
@@ -198,15 +202,22 @@ class RequestParser:
                 self._enter_slow(data[consumed:], auth_required, out)
                 return
             # hiredis does not say whether bytes are left over (has_data() is
-            # unreliable mid-header), so check that the chunk ends exactly with
-            # the last request's last argument; otherwise a request is split
+            # unreliable mid-header), so check that the chunk ends exactly
+            # with the last request: its header where it must start and its
+            # last argument at the very end.  (Only a payload crafted to
+            # contain a whole serialized request at a read boundary could
+            # pass this while a request is split; hiredis still parses such
+            # a stream correctly, only the slow path's limit checks are
+            # skipped for that one request.)  Otherwise a request is split
             # across reads and the Python path takes over from where the
             # complete ones ended.
             if len(out) > start and data[-1] == 10:
                 last = out[-1]
                 if last:
                     arg = last[-1]
-                    if data.endswith(b"$%d\r\n%s\r\n" % (len(arg), arg)):
+                    if data.endswith(b"$%d\r\n%s\r\n" % (len(arg), arg)) and data.startswith(
+                        b"*%d\r\n" % len(last), len(data) - _msg_size(last)
+                    ):
                         return
             consumed = sum(_msg_size(r) for r in out[start:])
             self.reader = hiredis.Reader()
@@ -272,6 +283,8 @@ class RequestParser:
                         if argv:
                             self.inline_seen = True
                             out.append(argv)
+                            if auth_required:
+                                break  # limits may change once this runs (AUTH)
                         continue
                     nl = buf.find(b"\r", pos)
                     if nl < 0:
@@ -331,6 +344,8 @@ class RequestParser:
                 if self.multibulk_left == 0:
                     out.append(self.args)
                     self.args = []
+                    if auth_required:
+                        break  # limits may change once this runs (AUTH)
         except ProtocolError:
             self.buf = b""
             raise

@@ -160,7 +160,7 @@ class Command:
         """The ``COMMAND INFO`` entry; subcommands are the implemented ones."""
         base = _to_reply(self.info_raw)
         flags = base[2]
-        if self.movablekeys and not self.subcommands:
+        if self.movablekeys and not self.subcommands and Status(b"movablekeys") not in flags:
             flags = SetReply(list(flags) + [Status(b"movablekeys")])
         subs = [s.info_reply() for s in self.subcommands.values()]
         return [base[0], base[1], flags, *base[3:9], subs if subs else SetReply()]

@@ -99,7 +99,6 @@ def auth(c: Client, argv: list[bytes]) -> Any:
         c.authenticated = True
         c.user = user
         return OK
-    c.authenticated = c.authenticated and not srv.auth_required()
     raise Err("WRONGPASS invalid username-password pair or user is disabled.")
 
 
@@ -137,7 +136,7 @@ def hello(c: Client, argv: list[bytes]) -> Any:
         c.user = auth_user
     if not c.authenticated:
         raise Err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
-                  "<proto> AUTH <user> <pass> option can be used to authenticate the client and select the "
+                  "AUTH <user> <pass> option can be used to authenticate the client and select the "
                   "RESP protocol version at the same time")
     if setname is not None:
         from .client_cmd import validate_name
