@@ -28,6 +28,7 @@ from .log import log
 from .reply import QUEUED, Err, Push
 
 _COMMANDS = registry.COMMANDS
+_BY_NAME = registry.BY_NAME
 _time = time.time
 _perf_ns = time.perf_counter_ns
 
@@ -117,7 +118,10 @@ class Server:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.cron_handle: asyncio.TimerHandle | None = None
         self.cronloops = 0
-        self.latency_hook: Any = None  # set by commands.server_cmds while latency tracking is on
+        # commands.server_cmds sets these: per-command duration counts while
+        # latency-tracking is on, and a hook while the latency monitor is on.
+        self.latency_raw: dict[registry.Command, dict[int, int]] | None = None
+        self.latency_hook: Any = None
         self.replid = os.urandom(20).hex()
         self.replid2 = "0" * 40
         self.master_repl_offset = 0
@@ -152,7 +156,6 @@ class Server:
 
     def reset_stats(self) -> None:
         """CONFIG RESETSTAT: counters, not gauges."""
-        self.stat_numcommands = 0
         self.stat_numconnections = getattr(self, "stat_numconnections", 0)
         self.stat_rejected_conn = 0
         self.stat_expiredkeys = 0
@@ -185,6 +188,12 @@ class Server:
         self.ops_samples: deque[tuple[float, int, int, int]] = deque(maxlen=16)
         for cmd in registry.all_commands():
             cmd.calls = cmd.usec = cmd.rejected_calls = cmd.failed_calls = 0
+
+    @property
+    def stat_numcommands(self) -> int:
+        """total_commands_processed: every call(), nested ones included, as
+        the per-command counters already record (kept off the hot path)."""
+        return sum(cmd.calls for cmd in registry.all_commands())
 
     def count_error(self, code: bytes) -> None:
         if len(self.errorstats) >= 128 and code not in self.errorstats:
@@ -293,8 +302,13 @@ class Server:
         The common case (a known command, right arity, an authenticated
         client outside MULTI and pub/sub, no maxmemory/loading/pause/monitor
         on the server) is decided with a handful of attribute reads."""
-        name = argv[0].lower()
-        cmd = _COMMANDS.get(name)
+        name = argv[0]
+        cmd = _BY_NAME.get(name)
+        if cmd is None:
+            name = name.lower()
+            cmd = _COMMANDS.get(name)
+        else:
+            name = cmd.bname
         if cmd is None or cmd.subcommands:
             if cmd is None:
                 return self._reject(registry.unknown_command_error(argv), c)
@@ -431,8 +445,13 @@ class Server:
             prop.emit()
         cmd.calls += 1
         cmd.usec += dur
-        self.stat_numcommands += 1
         c.last_cmd = cmd
+        lr = self.latency_raw
+        if lr is not None:
+            d = lr.get(cmd)
+            if d is None:
+                d = lr[cmd] = {}
+            d[dur] = d.get(dur, 0) + 1
         lh = self.latency_hook
         if lh is not None:
             lh(self, cmd, dur)

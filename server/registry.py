@@ -236,6 +236,9 @@ class Command:
 
 
 COMMANDS: dict[bytes, Command] = {}
+# Top-level commands under their lower- and upper-case spellings, so the
+# execution entry usually finds a command without lower-casing its name.
+BY_NAME: dict[bytes, Command] = {}
 _next_id = 0
 
 
@@ -263,10 +266,20 @@ def command(fullname: str, **overrides: Any) -> Callable[[Handler], Handler]:
                 _next_id += 1
                 parent.id = _next_id
                 COMMANDS[parent_name.encode()] = parent
+                BY_NAME[parent_name.encode()] = parent
+                BY_NAME[parent_name.upper().encode()] = parent
             cmd.parent = parent
             parent.subcommands[sub.encode()] = cmd
         else:
+            old = COMMANDS.get(fullname.encode())
+            if old is not None and old.subcommands:
+                # a container registered by a subcommand first keeps its children
+                cmd.subcommands = old.subcommands
+                for sub in cmd.subcommands.values():
+                    sub.parent = cmd
             COMMANDS[fullname.encode()] = cmd
+            BY_NAME[fullname.encode()] = cmd
+            BY_NAME[fullname.upper().encode()] = cmd
         return fn
 
     return deco

@@ -114,7 +114,7 @@ class _ServerState:
     __slots__ = ("hists", "replid", "executable")
 
     def __init__(self) -> None:
-        self.hists: dict[registry.Command, LatencyHistogram] = {}
+        self.hists = _RawHists()
         self.replid = os.urandom(20).hex()
         self.executable = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
 
@@ -748,14 +748,14 @@ class LatencyHistogram:
         self.counts = [0] * _HDR_COUNTS_LEN
         self.total = 0
 
-    def record(self, ns: int) -> None:
+    def record(self, ns: int, n: int = 1) -> None:
         if ns < 1:
             ns = 1
         elif ns > _HDR_MAX:
             ns = _HDR_MAX
         b = (ns | 255).bit_length() - 8
-        self.counts[((b + 1) << 7) + (ns >> b) - 128] += 1
-        self.total += 1
+        self.counts[((b + 1) << 7) + (ns >> b) - 128] += n
+        self.total += n
 
     def value_at_percentile(self, p: float) -> int:
         """hdr_value_at_percentile (ns)."""
@@ -805,27 +805,64 @@ class LatencyHistogram:
         return out
 
 
+class _RawHists:
+    """Per-command counts of exact durations (µs), the cheapest thing call()
+    can update; the HdrHistogram is built from them when LATENCY HISTOGRAM or
+    INFO latencystats read it (durations are whole µs, so nothing is lost)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self) -> None:
+        self.raw: dict[registry.Command, dict[int, int]] = {}
+
+    def get(self, cmd: registry.Command) -> LatencyHistogram | None:
+        d = self.raw.get(cmd)
+        if not d:
+            return None
+        h = LatencyHistogram()
+        for us, n in d.items():
+            h.record(us * 1000, n)
+        return h
+
+    def clear(self) -> None:
+        self.raw.clear()
+
+
+def _track_latency(srv: Server, cmd: registry.Command, dur_us: int) -> None:
+    """latency-tracking only (the default): count the duration."""
+    raw = srv.latency_raw  # type: ignore[attr-defined]
+    d = raw.get(cmd)
+    if d is None:
+        d = raw[cmd] = {}
+    d[dur_us] = d.get(dur_us, 0) + 1
+
+
 def record_command_latency(srv: Server, cmd: registry.Command, dur_us: int) -> None:
     """What call() records after a command: its latency histogram (latency-tracking)
     and a latency-monitor sample ("command" / "fast-command") above the threshold."""
     cfg = srv.cfg
     if cfg.latency_tracking:
-        hists = _state(srv).hists
-        h = hists.get(cmd)
-        if h is None:
-            h = hists[cmd] = LatencyHistogram()
-        h.record(dur_us * 1000)
+        _track_latency(srv, cmd, dur_us)
     thr = cfg.latency_monitor_threshold
     if thr and dur_us // 1000 >= thr:
         latency_add_sample(srv, "fast-command" if cmd.fast else "command", dur_us // 1000)
 
 
+def _monitor_latency(srv: Server, cmd: registry.Command, dur_us: int) -> None:
+    """The latency monitor's "command" / "fast-command" samples."""
+    thr = srv.cfg.latency_monitor_threshold
+    if thr and dur_us // 1000 >= thr:
+        latency_add_sample(srv, "fast-command" if cmd.fast else "command", dur_us // 1000)
+
+
 def update_latency_hook(srv: Server) -> None:
-    """``srv.latency_hook`` is what call() runs after each command: set only while
-    latency-tracking or the latency monitor is on, so it costs nothing otherwise."""
+    """call() counts durations into ``srv.latency_raw`` while latency-tracking
+    is on, and runs ``srv.latency_hook`` while the latency monitor is on, so
+    neither costs anything when off."""
     cfg = srv.cfg
-    on = cfg.latency_tracking or cfg.latency_monitor_threshold
-    srv.latency_hook = record_command_latency if on else None  # type: ignore[attr-defined]
+    srv.latency_raw = _state(srv).hists.raw if cfg.latency_tracking else None
+    hook: Any = _monitor_latency if cfg.latency_monitor_threshold else None
+    srv.latency_hook = hook  # type: ignore[attr-defined]
 
 
 def _hist_reply(h: LatencyHistogram) -> Map:
@@ -1479,7 +1516,7 @@ def lolwut(c: Client, argv: list[bytes]) -> Any:
 
 def install(srv: Server) -> None:
     """CONFIG SET side effects and this module's per-server state."""
-    _STATES[srv] = _ServerState()
+    _STATES[srv] = state = _ServerState()
     _install_config_hooks(srv)
     update_latency_hook(srv)
     srv.hz = srv.cfg.hz

@@ -578,8 +578,13 @@ def incr_decr(c: Client, key: bytes, incr: int) -> int:
         t = type(v)
         if t is not bytes and t is not bytearray:
             raise WRONGTYPE
-        old = string2ll(v)
-        if old is None:
+        # string2ll, fast: int() accepts more than Redis (spaces, '+', '_',
+        # leading zeros), so the text must also be the canonical form.
+        try:
+            old = int(v)
+        except ValueError:
+            raise ERR_NOT_INT from None
+        if b"%d" % old != v or old > LLONG_MAX or old < LLONG_MIN:
             raise ERR_NOT_INT
         new = old + incr
         if new > LLONG_MAX or new < LLONG_MIN:
