@@ -53,7 +53,6 @@ class Client(asyncio.Protocol):
         self.ctime = time.time()
         self.last_interaction = time.monotonic()
         self.cmd: Command | None = None
-        self.last_cmd: Command | None = None
         self.argv: list[bytes] = []
         # the argv to propagate instead of the typed one (a rewrite), or
         # PREVENT when the command records its own effects

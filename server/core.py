@@ -445,7 +445,6 @@ class Server:
             prop.emit()
         cmd.calls += 1
         cmd.usec += dur
-        c.last_cmd = cmd
         lr = self.latency_raw
         if lr is not None:
             d = lr.get(cmd)

@@ -127,13 +127,21 @@ def split_args(line: bytes) -> list[bytes] | None:
         args.append(bytes(cur))
 
 
+# Decimal digits of every length below 64 KiB, so a request's size is
+# computed by C-level map/sum instead of a Python loop over its arguments.
+_DIGITS = bytes(len(str(i)) for i in range(65536))
+_digits_of = _DIGITS.__getitem__
+
+
 def _msg_size(args: list[bytes]) -> int:
     """Bytes a well-formed multibulk request with these args occupies."""
-    size = len(b"*%d\r\n" % len(args))
-    for a in args:
-        la = len(a)
-        size += len(b"$%d\r\n" % la) + la + 2
-    return size
+    n = len(args)
+    lens = list(map(len, args))
+    try:
+        digits = sum(map(_digits_of, lens))
+    except IndexError:
+        digits = sum(len(str(la)) for la in lens)
+    return len(b"*%d\r\n" % n) + 5 * n + digits + sum(lens)
 
 
 class RequestParser:
@@ -201,17 +209,14 @@ class RequestParser:
                 consumed = sum(_msg_size(r) for r in out[start:])
                 self._enter_slow(data[consumed:], auth_required, out)
                 return
-            # hiredis does not say whether bytes are left over (has_data() is
-            # unreliable mid-header), so check that the chunk ends exactly
-            # with the last request: its header where it must start and its
-            # last argument at the very end.  (Only a payload crafted to
-            # contain a whole serialized request at a read boundary could
-            # pass this while a request is split; hiredis still parses such
-            # a stream correctly, only the slow path's limit checks are
-            # skipped for that one request.)  Otherwise a request is split
-            # across reads and the Python path takes over from where the
-            # complete ones ended.
-            if len(out) > start and data[-1] == 10:
+            # hiredis does not say how far it read (has_data() is False right
+            # after a header line of a split request), so the chunk is on a
+            # request boundary only if it ends exactly with the last request:
+            # its last argument at the very end and its "*<argc>" header where
+            # its size says it starts.  Otherwise a request is split across
+            # reads and the Python path takes over from where the complete
+            # ones ended.
+            if len(out) > start and data[-1] == 10 and not reader.has_data():
                 last = out[-1]
                 if last:
                     arg = last[-1]

@@ -89,3 +89,16 @@ def test_string2ll_is_strict() -> None:
     assert string2ll(b"-9223372036854775808") == -(2**63)
     for bad in (b"", b"+1", b" 1", b"01", b"-0", b"9223372036854775808", b"1.0"):
         assert string2ll(bad) is None
+
+
+_FRAMING = st.sampled_from([b"", b"a", b"*1\r\n", b"$0\r\n\r\n", b"\r\n", b"$4\r\n", b"\x00" * 3])
+
+
+@given(st.lists(st.lists(_FRAMING, min_size=1, max_size=5), min_size=1, max_size=8), st.data())
+def test_payloads_that_look_like_framing_split_anywhere(reqs: list[list[bytes]], data: st.DataObject) -> None:
+    """Values holding RESP fragments (cached protocol, say) must never confuse
+    the boundary detection, wherever the reads split them."""
+    stream = b"".join(_mb(*r) for r in reqs)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    assert _feed_all([c for c in chunks if c]) == reqs
