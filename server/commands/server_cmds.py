@@ -1516,7 +1516,7 @@ def lolwut(c: Client, argv: list[bytes]) -> Any:
 
 def install(srv: Server) -> None:
     """CONFIG SET side effects and this module's per-server state."""
-    _STATES[srv] = state = _ServerState()
+    _STATES[srv] = _ServerState()
     _install_config_hooks(srv)
     update_latency_hook(srv)
     srv.hz = srv.cfg.hz
