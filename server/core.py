@@ -134,6 +134,9 @@ class Server:
         self.unit_db = 0
         # modules of the server that want a say at shutdown / in INFO
         self.shutdown_hooks: list[Any] = []
+        # Set by the persistence layer: save an RDB now (SHUTDOWN, FLUSHALL
+        # with save points); returns an error text or None.
+        self.save_hook: Any = None
         self.reset_stats()
         self.stat_numconnections = 0
         self.port = self.cfg.port
@@ -662,6 +665,21 @@ class Server:
     def prepare_shutdown(self, save: bool | None, now: bool, force: bool) -> Err | None:
         """finishShutdown's checks; None when the server may exit."""
         log.warning("User requested shutdown...")
+        if self.save_hook is None:
+            # No RDB writer in this build yet: never pretend a save happened.
+            if save:
+                log.warning("Error trying to save the DB: RDB snapshots are not available in this build")
+                if not force:
+                    return Err("ERR Errors trying to SHUTDOWN. Check logs.")
+            elif save is None and self.cfg.save:
+                log.warning("Not saving the DB on shutdown: RDB snapshots are not available in this build")
+        else:
+            if save or (save is None and self.cfg.save):
+                log.notice("Saving the final RDB snapshot before exiting.")
+                err = self.save_hook()
+                if err is not None and not force:
+                    log.warning("Error trying to save the DB, can't exit.")
+                    return Err("ERR Errors trying to SHUTDOWN. Check logs.")
         for hook in self.shutdown_hooks:
             err = hook(save, now, force)
             if err is not None and not force:

@@ -25,11 +25,7 @@ _FAMILIES = [
 ]
 
 for _name in _FAMILIES:
-    try:
-        importlib.import_module(f"{__name__}.{_name}")
-    except ModuleNotFoundError as e:  # a family not written yet
-        if e.name != f"{__name__}.{_name}":
-            raise
+    importlib.import_module(f"{__name__}.{_name}")
 
 
 def install(srv: Any) -> None:
