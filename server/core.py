@@ -370,10 +370,7 @@ class Server:
         if in_multi and name not in _MULTI_ALLOWED:
             c.mstate.append((cmd, argv))  # type: ignore[union-attr]
             return QUEUED
-        reply = self.call(c, cmd, argv)
-        if self.monitors and not cmd.skip_monitor and not cmd.admin:
-            self.feed_monitors(c, argv)
-        return reply
+        return self.call(c, cmd, argv)
 
     # -- the gate: server-wide conditions that need the checked path ------------
 
@@ -459,6 +456,10 @@ class Server:
             lh(self, cmd, dur)
         if dur >= self.slowlog_threshold >= 0 and not cmd.skip_slowlog:
             self.slowlog_push(c, argv, dur)
+        if self.monitors and not cmd.skip_monitor and not cmd.admin and not self._loading:
+            # As call() in Redis: after the command ran, so commands inside
+            # EXEC and scripts show too, in execution order.
+            self.feed_monitors(c, argv)
         return reply
 
     def slowlog_push(self, c: Client, argv: list[bytes], dur: int) -> None:
