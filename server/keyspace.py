@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 NOTIFY_KEY_MISS = 1 << 11
 NOTIFY_NEW = 1 << 13  # notify-keyspace-events "n" (dbAdd's "new" event)
 
+# Db.strobj marks
+STR_UNENCODED = 1  # integer-looking text kept as embstr: INCRBYFLOAT's result
+STR_UNSHARED = 2  # a 0..9999 integer in an object of its own (COPY's dupStringObject)
+
 WRONGTYPE = Err("WRONGTYPE Operation against a key holding the wrong kind of value")
 
 # Python type of a value -> Redis type name.  Later types register here.
@@ -49,7 +53,7 @@ def type_name(v: Any) -> bytes:
 class Db:
     """One numbered database."""
 
-    __slots__ = ("id", "data", "expires", "srv", "watched", "access", "avg_ttl", "expires_cursor")
+    __slots__ = ("id", "data", "expires", "srv", "watched", "access", "avg_ttl", "expires_cursor", "strobj")
 
     def __init__(self, srv: Server, dbid: int) -> None:
         self.id = dbid
@@ -61,6 +65,12 @@ class Db:
         self.watched: dict[bytes, dict[Any, bool]] = {}
         # key -> LRU clock (seconds) or LFU counter, as OBJECT IDLETIME/FREQ need
         self.access: dict[bytes, int] = {}
+        # key -> STR_UNENCODED | STR_UNSHARED for the few string objects whose
+        # text alone does not say how Redis holds them.  Only OBJECT
+        # ENCODING/REFCOUNT, DEBUG OBJECT and MEMORY USAGE tell; storing any
+        # value drops the mark (set_key/add/delete), RENAME/MOVE/COPY/SWAPDB
+        # carry it.
+        self.strobj: dict[bytes, int] = {}
         self.avg_ttl = 0
         self.expires_cursor = 0
 
@@ -163,18 +173,26 @@ class Db:
         self.data[key] = value
         if not keepttl and self.expires:
             self.expires.pop(key, None)
+        if self.strobj:
+            self.strobj.pop(key, None)
         self.access[key] = self.srv.lru_clock
         if self.watched:
             self.signal_modified(key)
 
-    def add(self, key: bytes, value: Any) -> None:
-        """dbAdd: a new key (the caller has checked it is missing)."""
+    def add(self, key: bytes, value: Any, signal: bool = True) -> None:
+        """dbAdd: a new key (the caller has checked it is missing).  WATCH is
+        signalled here for convenience (Redis's callers do it right after);
+        ``signal=False`` for the one caller that does not: a bit command
+        creating the key it then leaves unchanged (BITFIELD whose every write
+        failed with OVERFLOW FAIL)."""
         self.data[key] = value
         srv = self.srv
         if srv.cfg.notify_keyspace_events & NOTIFY_NEW:
             srv.notify(NOTIFY_NEW, b"new", key, self.id)
         self.access[key] = self.srv.lru_clock
-        if self.watched:
+        if self.strobj:
+            self.strobj.pop(key, None)
+        if signal and self.watched:
             self.signal_modified(key)
 
     def delete(self, key: bytes) -> bool:
@@ -184,6 +202,8 @@ class Db:
         self.access.pop(key, None)
         if self.expires:
             self.expires.pop(key, None)
+        if self.strobj:
+            self.strobj.pop(key, None)
         if self.watched:
             self.signal_modified(key)
         return True
@@ -212,6 +232,7 @@ class Db:
         self.data = {}
         self.expires = {}
         self.access = {}
+        self.strobj = {}
         self.avg_ttl = 0
         return n
 

@@ -66,6 +66,14 @@ _C_SPACE = frozenset(b" \t\n\v\f\r")  # C isspace() in the "C" locale
 # --------------------------------------------------------------------------
 
 
+def cstr(s: bytes, limit: int = 128) -> bytes:
+    """printf's ``%.<limit>s`` of an argument: at most ``limit`` bytes and
+    nothing from the first NUL on, as Redis's error texts quote arguments
+    (``unknown subcommand '%.128s'``)."""
+    i = s.find(b"\x00", 0, limit)
+    return s[:limit] if i < 0 else s[:i]
+
+
 def string2ll(s: bytes) -> int | None:
     """``string2ll``: the whole of ``s`` must be a canonical int64.
 

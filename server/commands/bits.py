@@ -67,8 +67,9 @@ def lookup_string_for_bit(c: Client, key: bytes, maxbit: int) -> tuple[bytearray
     db = c.db
     v = db.lookup_write(key)
     if v is None:
+        # dbAdd alone: WATCH is touched by the caller only if a bit changes.
         ba = bytearray(need)
-        db.add(key, ba)
+        db.add(key, ba, signal=False)
         return ba, True
     if not is_string(v):
         raise WRONGTYPE
@@ -306,7 +307,8 @@ def bitop(c: Client, argv: list[bytes]) -> Any:
         _notify(c, NOTIFY_STRING, b"set", target)
         srv.dirty += 1
     elif db.delete(target):
-        db.signal_modified(target)
+        # dbDelete without a lookup (the target may be an expired key still
+        # there); Db.delete already touched WATCH, once, as Redis does.
         _notify(c, NOTIFY_GENERIC, b"del", target)
         srv.dirty += 1
     return maxlen

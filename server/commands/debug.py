@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..args import ERR_OUT_OF_RANGE, get_ll
 from ..client import Client
+from ..keyspace import STR_UNENCODED
 from ..log import log
 from ..protocol import string2ll
 from ..registry import command
 from ..reply import OK, BigNumber, Bool, Err, Map, Push, Raw, SetReply, Status, Verbatim
+from ..util import cstr
 from .help import help_reply
 
 if TYPE_CHECKING:
@@ -79,7 +81,7 @@ def debug(c: Client, argv: list[bytes]) -> Any:
         raise DEBUG_NOT_ALLOWED
     sub = DEBUG_SUBCOMMANDS.get(argv[1].lower())
     if sub is None or not sub.arity(len(argv)):
-        raise Err(b"ERR unknown subcommand or wrong number of arguments for '" + argv[1][:128]
+        raise Err(b"ERR unknown subcommand or wrong number of arguments for '" + cstr(argv[1])
                   + b"'. Try DEBUG HELP.")
     return sub.handler(c, argv)
 
@@ -142,8 +144,9 @@ def _int_enc(v: int) -> int:
 
 def string_serialized_length(srv: Server, v: bytes | bytearray) -> int:
     """rdbSavedObjectLen of a string: integer encoding, LZF (rdbcompression, > 20
-    bytes) or plain.  LZF sizes come from liblzf as python-lzf builds it and may
-    differ from Redis's by a byte or two for some inputs."""
+    bytes) or plain.  rdbSaveLzfStringObject gives lzf_compress ``len - 4``
+    bytes of room; python-lzf passes ``max_length + 1`` to lzf_compress, hence
+    ``n - 5`` (the same liblzf 3.6 code as Redis's deps/lzf)."""
     n = len(v)
     if n <= 20:
         iv = string2ll(bytes(v))
@@ -157,7 +160,7 @@ def string_serialized_length(srv: Server, v: bytes | bytearray) -> int:
         try:
             import lzf
 
-            packed = lzf.compress(bytes(v), n - 4) if n > 4 else None
+            packed = lzf.compress(bytes(v), n - 5) if n > 5 else None
         except ImportError:  # pragma: no cover - python-lzf is a dependency
             packed = None
         if packed:
@@ -165,25 +168,18 @@ def string_serialized_length(srv: Server, v: bytes | bytearray) -> int:
     return _len_enc(n) + n
 
 
-def _encoding(srv: Server, v: Any) -> bytes:
+def _encoding(srv: Server, v: Any, unencoded: bool = False) -> bytes:
     t = type(v)
     if t is bytes or t is bytearray:
         from .strings import string_encoding
 
-        return string_encoding(v)
+        return string_encoding(v, unencoded)
     enc = getattr(v, "encoding", None)
     if callable(enc):
         enc = enc()
     if isinstance(enc, str):
         enc = enc.encode()
     return enc if isinstance(enc, bytes) else b"unknown"
-
-
-def _uses_lru_lfu(srv: Server) -> bool:
-    from .introspection import maxmemory_policy
-
-    p = maxmemory_policy(srv)
-    return p.endswith("-lru") or p.endswith("-lfu")
 
 
 @debug_subcommand("object", _eq(3), [
@@ -198,12 +194,10 @@ def _object(c: Client, argv: list[bytes]) -> Any:
     v = db.data.get(key)
     if v is None:
         raise Err("ERR no such key")
-    enc = _encoding(srv, v)
-    refcount = 1
-    if enc == b"int" and type(v) is bytes:
-        iv = string2ll(v)
-        if iv is not None and 0 <= iv < 10000 and not _uses_lru_lfu(srv):
-            refcount = 2147483647  # a shared integer object
+    from .keys import value_refcount
+
+    enc = _encoding(srv, v, db.strobj.get(key) == STR_UNENCODED)
+    refcount = value_refcount(c, key, v)
     if type(v) in (bytes, bytearray):
         serlen = string_serialized_length(srv, v)
         extra = ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..reply import Err, Status
+from ..util import cstr
 
 
 def help_reply(name: str, lines: list[str]) -> list[Status]:
@@ -18,7 +19,7 @@ def subcommand_syntax_error(argv: list[bytes]) -> Err:
     """addReplySubcommandSyntaxError: a subcommand given the wrong arguments."""
     return Err(
         b"ERR unknown subcommand or wrong number of arguments for '"
-        + argv[1][:128]
+        + cstr(argv[1])
         + b"'. Try "
         + argv[0].upper()
         + b" HELP."

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from .. import registry
 from ..args import ERR_SYNTAX, get_ll
 from ..client import Client
+from ..keyspace import STR_UNENCODED
 from ..protocol import string2ll
 from ..registry import command
 from ..reply import OK, Err, Map, SetReply, Status, Verbatim
@@ -474,24 +475,25 @@ def _int_encodable(v: bytes) -> bool:
     return len(v) <= 20 and string2ll(v) is not None
 
 
-def string_object_size(v: bytes | bytearray) -> int:
-    """objectComputeSize for a string value (robj included)."""
+def string_object_size(v: bytes | bytearray, unencoded: bool = False) -> int:
+    """objectComputeSize for a string value (robj included); ``unencoded``:
+    an integer-looking value kept as embstr (``keyspace.STR_UNENCODED``)."""
     n = len(v)
     if type(v) is bytearray:
         alloc = n * 2 if n < SDS_MAX_PREALLOC else n + SDS_MAX_PREALLOC
         return ROBJ + je_size(_sds_hdr(alloc, False) + alloc + 1)
-    if n <= 20 and _int_encodable(v):
+    if n <= 20 and not unencoded and _int_encodable(v):
         return ROBJ
     if n <= EMBSTR_LIMIT:
         return je_size(ROBJ + 3 + n + 1)
     return ROBJ + sds_alloc(n, False)
 
 
-def object_size(v: Any, samples: int = OBJ_COMPUTE_SIZE_DEF_SAMPLES) -> int:
+def object_size(v: Any, samples: int = OBJ_COMPUTE_SIZE_DEF_SAMPLES, unencoded: bool = False) -> int:
     """objectComputeSize: strings here, other types ask the value."""
     t = type(v)
     if t is bytes or t is bytearray:
-        return string_object_size(v)
+        return string_object_size(v, unencoded)
     fn = getattr(v, "redis_memory_usage", None)
     if fn is not None:
         return int(fn(samples))
@@ -502,13 +504,14 @@ def object_size(v: Any, samples: int = OBJ_COMPUTE_SIZE_DEF_SAMPLES) -> int:
     return ROBJ + 64 * n  # a rough charge for types that do not report a size
 
 
-def key_usage(key: bytes, value: Any, samples: int = OBJ_COMPUTE_SIZE_DEF_SAMPLES) -> int:
+def key_usage(key: bytes, value: Any, samples: int = OBJ_COMPUTE_SIZE_DEF_SAMPLES,
+              unencoded: bool = False) -> int:
     """MEMORY USAGE: value + key sds + its dictEntry."""
-    return object_size(value, samples) + sds_alloc(len(key)) + DICT_ENTRY
+    return object_size(value, samples, unencoded) + sds_alloc(len(key)) + DICT_ENTRY
 
 
 def _key_cost(db: Db, key: bytes, value: Any) -> int:
-    cost = key_usage(key, value)
+    cost = key_usage(key, value, unencoded=db.strobj.get(key) == STR_UNENCODED)
     if key in db.expires:
         cost += DICT_ENTRY
     return cost
@@ -550,11 +553,12 @@ class _MemMeter:
                 continue
             keys += len(data)
             exp = db.expires
+            unenc = db.strobj
             for k, v in data.items():
                 t = type(v)
                 if t is bytes:
                     n = len(v)
-                    if n <= 20 and _int_encodable(v):
+                    if n <= 20 and _int_encodable(v) and not (unenc and unenc.get(k) == STR_UNENCODED):
                         vs = ROBJ
                     elif n <= EMBSTR_LIMIT:
                         vs = je_size(ROBJ + 4 + n)
@@ -720,10 +724,11 @@ def memory_usage(c: Client, argv: list[bytes]) -> Any:
             j += 2
         else:
             raise ERR_SYNTAX
-    value = c.db.data.get(argv[2])
+    key = argv[2]
+    value = c.db.data.get(key)
     if value is None:
         return None
-    return key_usage(argv[2], value, samples)
+    return key_usage(key, value, samples, c.db.strobj.get(key) == STR_UNENCODED)
 
 
 @command("memory|stats")

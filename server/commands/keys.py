@@ -47,13 +47,13 @@ from typing import Any
 
 from ..args import ERR_NOT_INT, ERR_SYNTAX
 from ..client import Client
-from ..keyspace import WRONGTYPE, Db, type_name
+from ..keyspace import STR_UNENCODED, STR_UNSHARED, WRONGTYPE, Db, type_name
 from ..protocol import string2ll
 from ..registry import command
 from ..reply import OK, Err, Status
 from .help import help_reply
 from .strings import string_encoding
-from .transactions import touch_all_watched
+from .transactions import exec_holds
 
 NOTIFY_GENERIC = 1 << 2
 NOTIFY_LIST = 1 << 4
@@ -157,7 +157,9 @@ def _dup_value(v: Any) -> Any:
     """COPY's per-type duplicate (dupStringObject, listTypeDup, ...)."""
     t = type(v)
     if t is bytes:
-        return v  # immutable: sharing is a copy
+        # immutable, but a distinct object as dupStringObject makes one (an
+        # EXEC's argv references tell OBJECT REFCOUNT apart, value_refcount)
+        return bytes(memoryview(v))
     if t is bytearray:
         return bytearray(v)  # stays raw, as dupStringObject keeps RAW
     dup = getattr(v, "copy", None)
@@ -243,6 +245,7 @@ def _rename_generic(c: Client, argv: list[bytes], nx: bool) -> Any:
         return 0 if nx else OK
     when = db.get_expire(src)
     acc = db.access.get(src)
+    mark = db.strobj.get(src)
     if db.lookup_write(dst) is not None:
         if nx:
             return 0
@@ -253,6 +256,8 @@ def _rename_generic(c: Client, argv: list[bytes], nx: bool) -> Any:
     db.delete(src)
     if acc is not None:
         db.access[dst] = acc
+    if mark:
+        db.strobj[dst] = mark
     srv = c.srv
     dbid = db.id
     _signal_ready(db, dst)
@@ -310,6 +315,11 @@ def copy(c: Client, argv: list[bytes]) -> Any:
     dst.add(newkey, newv)
     if when != -1:
         dst.set_expire(newkey, when)
+    mark = src.strobj.get(key)
+    if mark:  # dupStringObject keeps the encoding
+        dst.strobj[newkey] = mark
+    elif type(newv) is bytes and shared_integer(c.srv, newv):
+        dst.strobj[newkey] = STR_UNSHARED  # ... in an object of its own
     dst.signal_modified(newkey)
     srv = c.srv
     _signal_ready(dst, newkey)
@@ -338,6 +348,9 @@ def move(c: Client, argv: list[bytes]) -> Any:
         dst.set_expire(key, when)
     if acc is not None:
         dst.access[key] = acc
+    mark = src.strobj.get(key)
+    if mark:
+        dst.strobj[key] = mark
     src.delete(key)
     srv = c.srv
     _signal_ready(dst, key)
@@ -349,11 +362,26 @@ def move(c: Client, argv: list[bytes]) -> Any:
 
 def _touch_watched_swap(emptied: Db, replaced_with: Db) -> None:
     """touchAllWatchedKeysInDb(emptied, replaced_with): a WATCHed key of
-    ``emptied`` that exists on either side of the swap is touched."""
+    ``emptied`` that exists on either side of the swap is touched, except
+    where the change is no logical change: a key already expired when
+    WATCHed that is now gone or still expired, or a missing key replaced
+    by an expired one (then flagged as expired when WATCHed)."""
     for key, clients in emptied.watched.items():
-        if key in emptied.data or key in replaced_with.data:
-            for cl in clients:
-                cl.dirty_cas = True
+        exists = key in emptied.data
+        incoming = key in replaced_with.data
+        if not (exists or incoming):
+            continue
+        for cl, was_expired in clients.items():
+            if was_expired:
+                if not incoming:
+                    clients[cl] = False
+                    continue
+                if replaced_with.is_expired(key):
+                    continue
+            elif not exists and replaced_with.is_expired(key):
+                clients[cl] = True
+                continue
+            cl.dirty_cas = True
 
 
 def swap_databases(srv: Any, id1: int, id2: int) -> None:
@@ -367,6 +395,7 @@ def swap_databases(srv: Any, id1: int, id2: int) -> None:
     a.data, b.data = b.data, a.data
     a.expires, b.expires = b.expires, a.expires
     a.access, b.access = b.access, a.access
+    a.strobj, b.strobj = b.strobj, a.strobj
     a.avg_ttl, b.avg_ttl = b.avg_ttl, a.avg_ttl
     a.expires_cursor, b.expires_cursor = b.expires_cursor, a.expires_cursor
     _scan_state(srv).forget_db(id1, id2)
@@ -604,9 +633,9 @@ def _flush_flags(argv: list[bytes]) -> None:
 
 def _empty_db(srv: Any, dbid: int) -> int:
     """emptyData for one db (-1: all): WATCHed keys that exist are touched
-    (signalFlushedDb) and open SCAN snapshots are freed; returns the number
-    of keys removed."""
-    touch_all_watched(srv, dbid)
+    (signalFlushedDb, done by Db.clear: once, as a second pass would dirty
+    the watchers of an already-expired key whose flag the first cleared) and
+    open SCAN snapshots are freed; returns the number of keys removed."""
     dbs = srv.dbs if dbid < 0 else [srv.dbs[dbid]]
     removed = 0
     for db in dbs:
@@ -691,11 +720,21 @@ def _shared_integers_allowed(srv: Any) -> bool:
     return not (srv.cfg.maxmemory and _policy(srv).endswith(("-lru", "-lfu")))
 
 
-def object_encoding(v: Any) -> bytes:
-    """strEncoding(o->encoding) for any value."""
+def shared_integer(srv: Any, v: bytes) -> bool:
+    """tryObjectEncoding would store ``v`` as one of the shared 0..9999
+    integer objects."""
+    if len(v) > 4 or not _shared_integers_allowed(srv):
+        return False
+    n = string2ll(v)
+    return n is not None and 0 <= n < OBJ_SHARED_INTEGERS
+
+
+def object_encoding(v: Any, unencoded: bool = False) -> bytes:
+    """strEncoding(o->encoding) for any value; ``unencoded``: the key is in
+    marked ``STR_UNENCODED`` (see :func:`strings.string_encoding`)."""
     t = type(v)
     if t is bytes or t is bytearray:
-        return string_encoding(v)
+        return string_encoding(v, unencoded)
     enc = getattr(v, "encoding", None)
     if enc is None:
         raise Err("ERR unknown type object")
@@ -717,22 +756,30 @@ def object_help(c: Client, argv: list[bytes]) -> Any:
 @command("object|encoding")
 def object_enc(c: Client, argv: list[bytes]) -> Any:
     """OBJECT ENCODING key: null when missing."""
-    v = _object_lookup(c, argv[2])
-    return None if v is None else object_encoding(v)
+    key = argv[2]
+    v = _object_lookup(c, key)
+    return None if v is None else object_encoding(v, c.db.strobj.get(key) == STR_UNENCODED)
+
+
+def value_refcount(c: Client, key: bytes, v: Any) -> int:
+    """o->refcount as OBJECT REFCOUNT and DEBUG OBJECT show it: INT_MAX for
+    the shared 0..9999 integers; 2 for a string an EXEC stored from one of
+    its queued arguments (the transaction's argv keeps a reference until it
+    ends, e.g. ``MULTI, SET k v, OBJECT REFCOUNT k, EXEC``); else 1."""
+    if type(v) is not bytes:
+        return 1
+    if key not in c.db.strobj and shared_integer(c.srv, v):
+        return OBJ_SHARED_REFCOUNT
+    return 2 if exec_holds(c, key, v) else 1
 
 
 @command("object|refcount")
 def object_refcount(c: Client, argv: list[bytes]) -> Any:
-    """OBJECT REFCOUNT key: INT_MAX for the shared 0..9999 integers, else 1
-    (values are never shared otherwise here)."""
+    """OBJECT REFCOUNT key: see :func:`value_refcount`."""
     v = _object_lookup(c, argv[2])
     if v is None:
         return None
-    if type(v) is bytes and len(v) <= 4 and _shared_integers_allowed(c.srv):
-        n = string2ll(v)
-        if n is not None and 0 <= n < OBJ_SHARED_INTEGERS:
-            return OBJ_SHARED_REFCOUNT
-    return 1
+    return value_refcount(c, argv[2], v)
 
 
 @command("object|idletime")

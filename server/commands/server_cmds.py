@@ -39,7 +39,7 @@ from ..client import NOREPLY, Client
 from ..log import log
 from ..registry import command
 from ..reply import OK, Err, Map, Verbatim
-from ..util import bytes_to_human
+from ..util import bytes_to_human, cstr
 from .help import help_reply
 from .introspection import (
     estimate_used_memory,
@@ -523,7 +523,7 @@ def is_local_client(c: Client) -> bool:
 
 def subcommand_syntax_error(argv: list[bytes]) -> Err:
     """addReplySubcommandSyntaxError: a known subcommand with the wrong arguments."""
-    return Err(b"ERR unknown subcommand or wrong number of arguments for '" + argv[1][:128]
+    return Err(b"ERR unknown subcommand or wrong number of arguments for '" + cstr(argv[1])
                + b"'. Try " + argv[0].upper() + b" HELP.")
 
 

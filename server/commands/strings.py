@@ -24,7 +24,7 @@ from typing import Any
 
 from ..args import ERR_NOT_INT, ERR_SYNTAX
 from ..client import Client
-from ..keyspace import WRONGTYPE
+from ..keyspace import STR_UNENCODED, WRONGTYPE
 from ..protocol import string2ll
 from ..registry import command
 from ..reply import OK, Err, Map
@@ -58,16 +58,23 @@ ONE = 1
 ZERO = 0
 
 
-def string_encoding(v: bytes | bytearray) -> bytes:
+def string_encoding(v: bytes | bytearray, unencoded: bool = False) -> bytes:
     """OBJECT ENCODING of a string value, as ``tryObjectEncoding`` left it:
     ``int`` for a canonical int64 text of at most 20 chars, ``embstr`` up to
-    44 bytes, ``raw`` above and for values modified in place (bytearray)."""
+    44 bytes, ``raw`` above and for values modified in place (bytearray).
+    ``unencoded``: the key is marked ``STR_UNENCODED`` (an INCRBYFLOAT
+    result, never int-encoded)."""
     if isinstance(v, bytearray):
         return b"raw"
     n = len(v)
-    if n <= 20 and string2ll(v) is not None:
+    if n <= 20 and not unencoded and string2ll(v) is not None:
         return b"int"
     return b"embstr" if n <= 44 else b"raw"
+
+
+def key_string_encoding(db: Any, key: bytes, v: bytes | bytearray) -> bytes:
+    """:func:`string_encoding` of the string stored at ``key``."""
+    return string_encoding(v, db.strobj.get(key) == STR_UNENCODED)
 
 
 def is_string(v: Any) -> bool:
@@ -97,6 +104,8 @@ def unshare(db: Any, key: bytes, v: bytes | bytearray) -> bytearray:
         return v
     ba = bytearray(v)
     db.data[key] = ba
+    if db.strobj:
+        db.strobj.pop(key, None)
     return ba
 
 
@@ -592,6 +601,8 @@ def incr_decr(c: Client, key: bytes, incr: int) -> int:
         # dbOverwrite: lookup_write already refreshed the access time; the
         # TTL stays; WATCHers are signalled.
         db.data[key] = b"%d" % new
+        if db.strobj:
+            db.strobj.pop(key, None)
         if db.watched:
             db.signal_modified(key)
     srv = c.srv
@@ -613,10 +624,12 @@ def incr(c: Client, argv: list[bytes]) -> Any:
             old = int(v)
         except ValueError:
             raise ERR_NOT_INT from None
-        if old < LLONG_MAX and b"%d" % old == v:
+        if LLONG_MIN <= old < LLONG_MAX and b"%d" % old == v:
             new = old + 1
             db.data[key] = b"%d" % new
             db.access[key] = db.srv.lru_clock
+            if db.strobj:
+                db.strobj.pop(key, None)
             if db.watched:
                 db.signal_modified(key)
             srv = c.srv
@@ -674,6 +687,10 @@ def incrbyfloat_(c: Client, argv: list[bytes]) -> Any:
         db.add(key, new)
     else:
         db.set_key(key, new, keepttl=True)
+    if len(new) <= 20 and string2ll(new) is not None:
+        # createStringObjectFromLongDouble: an embstr even when it reads as
+        # an integer ("6", "-5000"), unlike every tryObjectEncoding'd value.
+        db.strobj[key] = STR_UNENCODED
     _notify(c, NOTIFY_STRING, b"incrbyfloat", key)
     c.srv.dirty += 1
     c.prop_argv = [b"SET", key, new, b"KEEPTTL"]

@@ -16,6 +16,45 @@ from ..registry import command
 from ..reply import NULL_ARRAY, OK, Err
 
 
+class ExecState:
+    """What a running EXEC keeps referenced: the queue (every queued argv)
+    and the argv rewrites its commands left (INCRBYFLOAT's ``SET k <new>``,
+    SET's ``PXAT`` form...), plus how far it got."""
+
+    __slots__ = ("queue", "rewrites", "pos")
+
+    def __init__(self, queue: list[tuple[Any, list[bytes]]]) -> None:
+        self.queue = queue
+        self.rewrites: list[list[bytes]] = []
+        self.pos = 0
+
+
+def exec_holds(c: Client, key: bytes, v: Any) -> bool:
+    """True while ``c`` runs an EXEC that stored ``v`` at ``key`` from one of
+    its queued (or rewritten) arguments: Redis frees the transaction's argv
+    only when EXEC ends, so such a value shows refcount 2 until then.  Found
+    by identity, which is only ambiguous for the 0/1-byte bytes objects
+    CPython shares: those must also be at a key a write of this EXEC named.
+    Computed here, on demand, to keep EXEC itself lean."""
+    st = getattr(c, "exec_state", None)
+    if st is None:
+        return False
+    argvs = [qargv for _, qargv in st.queue] + st.rewrites
+    if not any(a is v for args in argvs for a in args):
+        return False
+    if len(v) > 1:
+        return True
+    for cmd, qargv in st.queue[: st.pos]:
+        if cmd.is_write:
+            try:
+                positions = cmd.key_positions(qargv)
+            except (IndexError, KeyError, ValueError):
+                continue
+            if any(qargv[i] == key for i in positions):
+                return True
+    return False
+
+
 def discard_transaction(c: Client) -> None:
     c.mstate = None
     c.dirty_exec = False
@@ -112,15 +151,25 @@ def exec_(c: Client, argv: list[bytes]) -> Any:
     c.mstate = None
     replies: list[Any] = []
     c.in_exec = True
+    # The queued argv and their rewrites stay referenced until EXEC ends
+    # (exec_holds).
+    state = ExecState(queue)
+    c.exec_state = state
+    rewrites = state.rewrites
     # EXEC itself never propagates; the queued commands' effects collect
     # in the unit that call() opened for EXEC.
     try:
-        for cmd, qargv in queue:
+        for i, (cmd, qargv) in enumerate(queue):
+            state.pos = i
             if srv.is_replica and cmd.is_write and srv.cfg.replica_read_only and not c.is_primary_link:
                 replies.append(Err("READONLY You can't write against a read only replica."))
                 continue
             replies.append(srv.call(c, cmd, qargv))
+            pa = c.prop_argv
+            if pa is not None:
+                rewrites.append(pa)
     finally:
+        c.exec_state = None
         c.in_exec = False
         c.dirty_cas = False
         c.dirty_exec = False
