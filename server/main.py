@@ -104,11 +104,14 @@ def main(argv: list[str] | None = None) -> None:
     asyncio.set_event_loop(loop)
     log.notice(f"Running mode=standalone, port={cfg.port}.")
     log.warning("Server initialized")
+    # Signal handlers go in before the listeners open: a client may see the
+    # server ready (and a supervisor send SIGTERM) before start() returns.
+    srv.loop = loop
+    srv.install_signal_handlers()
     try:
         loop.run_until_complete(srv.start())
     except SystemExit as e:
         sys.exit(e.code)
-    srv.install_signal_handlers()
     try:
         loop.run_forever()
     finally:
