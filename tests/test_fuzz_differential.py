@@ -4,14 +4,20 @@ A seeded generator (no hypothesis database, so every run is reproducible
 from the seed printed in a failure) draws sequences of commands over a tiny
 key space (six keys, databases 0 and 1) from the families of the foundation
 issue: strings, bits, keys, expiry and transactions (MULTI/EXEC/WATCH with
-a second connection touching the watched keys).  Arguments are biased
+a second connection touching the watched keys), plus OBJECT ENCODING /
+REFCOUNT / FREQ, DEBUG OBJECT / DIGEST-VALUE and KEYS.  Arguments are biased
 toward edge cases: empty strings, integers around the int64 limits,
 negative offsets, ``1e308``/``inf``/``nan``/``0x10``/`` 1``, binary bytes,
 the 44/45-byte embstr boundary, wrong arities and stray options.
 
 Each sequence runs on fresh connections (RESP2 or RESP3, per sequence),
-every raw reply is compared byte for byte, and at the end of the sequence
-``DEBUG DIGEST`` of both servers must agree.  The first difference ends a
+every raw reply is compared byte for byte; for a third of the sequences
+keyspace notifications are on (``KEAnm``) and the events each step
+publishes must match in order too.  At the end of the sequence ``DEBUG
+DIGEST`` of both servers must agree, then every key's existence and DBSIZE
+per db.  Active expiry is off while sequences run (DEBUG SET-ACTIVE-EXPIRE),
+so a key SET with a past EXAT stays until accessed on both servers, as
+DBSIZE and the digests see it.  The first difference ends a
 sequence (later replies would only echo it); a failing sequence is shrunk
 (greedy deletion of steps) before it is reported, with the seed.
 
@@ -27,6 +33,11 @@ Nondeterministic replies, normalised narrowly:
 * ``DEBUG OBJECT``: the object address and the LRU fields are dropped (the
   refcount, encoding and serialized length still compare).
 * Inside an ``EXEC`` reply the same rules apply per queued command.
+
+Not generated: MEMORY USAGE (for strings modified in place Ambry's size is
+an estimate; Redis's depends on the growth history of each sds
+allocation), OBJECT IDLETIME, SCAN and RANDOMKEY (clock or hash-table
+order).
 
 Relative TTLs are never short (no key expires while a sequence runs) and
 absolute ones are either in the past or far in the future, so expiry is

@@ -25,7 +25,7 @@ class ExecState:
 
     def __init__(self, queue: list[tuple[Any, list[bytes]]]) -> None:
         self.queue = queue
-        self.rewrites: list[list[bytes]] = []
+        self.rewrites: dict[int, list[bytes]] = {}  # queue index -> rewritten argv
         self.pos = 0
 
 
@@ -39,20 +39,29 @@ def exec_holds(c: Client, key: bytes, v: Any) -> bool:
     st = getattr(c, "exec_state", None)
     if st is None:
         return False
-    argvs = [qargv for _, qargv in st.queue] + st.rewrites
+    argvs = [qargv for _, qargv in st.queue] + list(st.rewrites.values())
     if not any(a is v for args in argvs for a in args):
         return False
     if len(v) > 1:
         return True
-    for cmd, qargv in st.queue[: st.pos]:
-        if cmd.is_write:
-            try:
-                positions = cmd.key_positions(qargv)
-            except (IndexError, KeyError, ValueError):
-                continue
-            if any(qargv[i] == key for i in positions):
-                return True
-    return False
+    # A shared 0/1-byte object: held only if a command of this EXEC stored
+    # it at the key from its arguments (or RENAMEd such a key to it).
+    holders: set[bytes] = set()
+    for i, (cmd, qargv) in enumerate(st.queue[: st.pos]):
+        name = cmd.bname
+        if name in _STORES_ARGUMENT:
+            args = st.rewrites.get(i, qargv)
+            holders.update(args[j] for j in range(1, len(args) - 1) if args[j + 1] is v)
+        elif name in (b"rename", b"renamenx") and qargv[1] in holders:
+            holders.add(qargv[2])
+    return key in holders
+
+
+# Commands that store one of their arguments as the string value right
+# after its key, in their argv or in the rewrite they leave (INCRBYFLOAT's
+# and SETEX's become SET k v ...).
+_STORES_ARGUMENT = frozenset((b"set", b"setnx", b"setex", b"psetex", b"getset", b"mset", b"msetnx", b"append",
+                              b"incrbyfloat"))
 
 
 def discard_transaction(c: Client) -> None:
@@ -167,7 +176,7 @@ def exec_(c: Client, argv: list[bytes]) -> Any:
             replies.append(srv.call(c, cmd, qargv))
             pa = c.prop_argv
             if pa is not None:
-                rewrites.append(pa)
+                rewrites[i] = pa
     finally:
         c.exec_state = None
         c.in_exec = False
