@@ -33,6 +33,7 @@ resizing the backlog) are applied through hooks registered with
 
 from __future__ import annotations
 
+import abc
 import copy
 import glob as _glob
 import hashlib
@@ -587,7 +588,7 @@ class _RewriteState:
 # =============================================================================
 
 
-class _Directive:
+class _Directive(abc.ABC):
     """One standardConfig.  Subclasses implement parse / show / rewrite."""
 
     kind = "special"
@@ -599,22 +600,26 @@ class _Directive:
         self.attr = name.replace("-", "_")
 
     # -- hooks for subclasses --
+    @abc.abstractmethod
     def default(self) -> Any:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def parse(self, cfg: Config, args: list[str]) -> Any:
         """Validate the arguments and return the new typed value."""
-        raise NotImplementedError
+        ...
 
     def assign(self, cfg: Config, value: Any) -> None:
         setattr(cfg, self.attr, value)
 
+    @abc.abstractmethod
     def show(self, cfg: Config) -> str:
         """The text CONFIG GET returns."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def rewrite(self, cfg: Config, state: _RewriteState) -> None:
-        raise NotImplementedError
+        ...
 
     # -- shared --
     def value(self, cfg: Config) -> Any:
