@@ -189,7 +189,17 @@ class RequestParser:
 
         Raises ProtocolError after appending every request that preceded the
         bad bytes, so the caller runs those first, as Redis does."""
-        if not self.slow and data[:1] == b"*" and not auth_required:
+        # hiredis hands back RESP3 simple and verbatim strings inside an
+        # array as bytes, like bulk strings; requests only ever carry bulk
+        # strings, so a chunk where one of those could begin a line (rare in
+        # real traffic) is parsed by the exact path instead.
+        if (
+            not self.slow
+            and data[:1] == b"*"
+            and not auth_required
+            and b"\r\n+" not in data
+            and b"\r\n=" not in data
+        ):
             reader = self.reader
             reader.feed(data)
             start = len(out)

@@ -65,6 +65,13 @@ MALFORMED = [
     ("too-big-mbulk-count-string", b"*" + b"1" * 70000, _err("too big mbulk count string")),
     ("dollar-expected", b"*1\r\nfoo\r\n", _err("expected '$', got 'f'")),
     ("dollar-expected-after-arg", b"*2\r\n$4\r\nECHO\r\n:1\r\n", _err("expected '$', got ':'")),
+    ("simple-string-arg", b"*2\r\n$4\r\nECHO\r\n+abcd\r\n", _err("expected '$', got '+'")),
+    ("verbatim-string-arg", b"*2\r\n$4\r\nECHO\r\n=8\r\ntxt:abcd\r\n", _err("expected '$', got '='")),
+    (
+        "simple-string-after-good-request",
+        b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n+abcd\r\n",
+        b"+PONG\r\n" + _err("expected '$', got '+'"),
+    ),
     ("invalid-bulk-length", b"*1\r\n$abc\r\n", _err("invalid bulk length")),
     ("negative-bulk-length", b"*1\r\n$-1\r\n", _err("invalid bulk length")),
     ("bulk-length-plus-sign", b"*1\r\n$+1\r\n", _err("invalid bulk length")),

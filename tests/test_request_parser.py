@@ -48,6 +48,9 @@ def test_large_value_in_chunks() -> None:
     [
         (b"*x\r\n", "Protocol error: invalid multibulk length"),
         (b"*1\r\n:5\r\n", "Protocol error: expected '$', got ':'"),
+        (b"*1\r\n+PING\r\n", "Protocol error: expected '$', got '+'"),
+        (b"*1\r\n$4\r\nPING\r\n*1\r\n+PING\r\n", "Protocol error: expected '$', got '+'"),
+        (b"*1\r\n=8\r\ntxt:PING\r\n", "Protocol error: expected '$', got '='"),
         (b"*1\r\n$-3\r\n", "Protocol error: invalid bulk length"),
         (b"*1\r\n$536870913\r\n", "Protocol error: invalid bulk length"),
         (b'SET "k v\r\n', "Protocol error: unbalanced quotes in request"),
