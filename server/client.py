@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from .protocol import ProtocolError, QueryBufferLimit, RequestParser
 from .registry import BY_NAME as _BY_NAME
-from .reply import Err, Push, encode
+from .reply import _BULK_HDR, _INT_CACHE, Err, Push, Status, encode
+
+_perf_ns = time.perf_counter_ns
 
 if TYPE_CHECKING:
     from .core import Server
@@ -168,15 +170,21 @@ class Client(asyncio.Protocol):
     def run_requests(self, reqs: list[list[bytes]] | deque[list[bytes]]) -> None:
         """Execute requests in order; stops when the client blocks or pauses.
 
-        The common case (a known top-level command with the right arity, no
-        server-wide gate, a plain authenticated client) goes straight to
-        ``Server.call``; anything else takes ``Server.process`` with all of
-        Redis's checks.  Both decide identically: this only saves a call."""
+        The common case -- a known top-level command with the right arity,
+        no server-wide gate (see ``Server.update_gate``), a plain
+        authenticated client outside MULTI and pub/sub -- runs ``Server.call``
+        inlined: the same steps in the same order, with everything beyond a
+        plain reply and commandstats (errors, effects, emission, the slow
+        log) handed to ``Server.finish_call``.  Anything else takes
+        ``Server.process`` with all of Redis's checks."""
         srv = self.srv
         process = srv.process
-        call = srv.call
         by_name = _BY_NAME
+        prop = srv.propagator
+        latency = srv.latency_raw
+        perf_ns = _perf_ns
         out = self.out
+        append = out.append
         i = 0
         for argv in reqs:
             i += 1
@@ -191,8 +199,40 @@ class Client(asyncio.Protocol):
                 and not cmd.subcommands
                 and not (self.channels or self.patterns or self.shard_channels)
                 and ((a := cmd.arity) == len(argv) or (a < 0 and len(argv) >= -a))
+                and not prop.depth
             ):
-                reply = call(self, cmd, argv)
+                # -- Server.call, inlined for a top-level command -------------
+                t0 = perf_ns()
+                srv.now_ms = (t0 + srv.clock_offset_ns) // 1_000_000
+                prop.depth = 1
+                dirty = srv.dirty
+                self.cmd = cmd
+                self.argv = argv
+                try:
+                    reply = cmd.handler(self, argv)
+                except Err as e:
+                    reply = e
+                dur = (perf_ns() - t0) // 1000
+                prop.depth = 0
+                if (
+                    type(reply) is Err
+                    or prop.pending
+                    or srv.ready_keys
+                    or self.prevent_prop
+                    or self.prop_argv is not None
+                    or (srv.dirty != dirty and prop.enabled)
+                ):
+                    srv.finish_call(self, argv, reply, dirty, 0)
+                cmd.calls += 1
+                cmd.usec += dur
+                if latency is not None:
+                    d = latency.get(cmd)
+                    if d is None:
+                        d = latency[cmd] = {}
+                    d[dur] = d.get(dur, 0) + 1
+                if dur >= srv.slowlog_threshold >= 0 or srv.latency_hook is not None:
+                    srv.account_rare(self, cmd, argv, dur)
+                # ------------------------------------------------------------
             else:
                 reply = process(self, argv)
             if reply is NOREPLY:
@@ -209,7 +249,19 @@ class Client(asyncio.Protocol):
                 elif mode == "skip":
                     self.reply_mode = "on"
                 continue
-            encode(reply, self.resp3, out)  # HELLO answers in the new protocol
+            # encode(), with the commonest replies spelled out
+            t = type(reply)
+            if t is Status:
+                append(b"+" + reply + b"\r\n")
+            elif t is bytes:
+                n = len(reply)
+                append(_BULK_HDR[n] if n < 10000 else b"$%d\r\n" % n)
+                append(reply)
+                append(b"\r\n")
+            elif t is int and 0 <= reply < 10000:
+                append(_INT_CACHE[reply])
+            else:
+                encode(reply, self.resp3, out)  # HELLO answers in the new protocol
             if self.close_after_reply:
                 return
 

@@ -93,6 +93,11 @@ class Server:
         self.gate = False
         self.is_replica = False
         self.executing_primary_stream = False
+        self.clock_offset_ns = time.time_ns() - time.perf_counter_ns()
+        # Keys that may unblock clients, served when the outermost unit ends;
+        # ``on_ready_keys`` is installed by the blocking machinery.
+        self.ready_keys: list[Any] = []
+        self.on_ready_keys: Any = None
         self.now_ms = int(time.time() * 1000)
         self.lru_clock = int(time.time())
         self.dirty = 0
@@ -416,33 +421,39 @@ class Server:
         accounting, the command's own effect (its argv or the rewrite it
         left in ``c.prop_argv``) appended after any effects it added itself
         (lazy-expiry DELs...), emission when the outermost unit ends, then
-        commandstats and the slow log."""
+        commandstats and the slow log.  ``Client.run_requests`` carries an
+        inlined copy of this for top-level commands: keep the two in step."""
         prop = self.propagator
         depth = prop.depth
+        t0 = _perf_ns()
         if depth == 0:
-            self.now_ms = int(_time() * 1000)
+            # The wall clock in ms, from the monotonic clock the duration
+            # needs anyway (the offset is refreshed by the cron).
+            self.now_ms = (t0 + self.clock_offset_ns) // 1_000_000
+        else:
+            # prop_argv / prevent_prop are cleared after use (finish_call),
+            # so they are clear when a top-level handler starts; a nested
+            # call (EXEC, a script) clears what its caller may have left.
+            c.prop_argv = None
+            c.prevent_prop = False
         prop.depth = depth + 1
-        dirty_before = self.dirty
+        dirty = self.dirty
         c.cmd = cmd
         c.argv = argv
-        c.prop_argv = None
-        c.prevent_prop = False
-        t0 = _perf_ns()
         try:
             reply = cmd.handler(c, argv)
         except Err as e:
             reply = e
         dur = (_perf_ns() - t0) // 1000
-        if type(reply) is Err:
-            cmd.failed_calls += 1
-            self.stat_total_error_replies += 1
-            self.count_error(reply.code)
-        if self.dirty != dirty_before and prop.enabled and not c.prevent_prop:
-            pa = c.prop_argv
-            prop.pending.append((c.db.id, pa if pa is not None else argv, 3))
         prop.depth = depth
-        if depth == 0 and prop.pending:
-            prop.emit()
+        if (
+            type(reply) is Err
+            or c.prevent_prop
+            or c.prop_argv is not None
+            or (self.dirty != dirty and prop.enabled)
+            or (depth == 0 and (prop.pending or self.ready_keys))
+        ):
+            self.finish_call(c, argv, reply, dirty, depth)
         cmd.calls += 1
         cmd.usec += dur
         lr = self.latency_raw
@@ -451,16 +462,46 @@ class Server:
             if d is None:
                 d = lr[cmd] = {}
             d[dur] = d.get(dur, 0) + 1
-        lh = self.latency_hook
-        if lh is not None:
-            lh(self, cmd, dur)
-        if dur >= self.slowlog_threshold >= 0 and not cmd.skip_slowlog:
-            self.slowlog_push(c, argv, dur)
+        if dur >= self.slowlog_threshold >= 0 or self.latency_hook is not None:
+            self.account_rare(c, cmd, argv, dur)
         if self.monitors and not cmd.skip_monitor and not cmd.admin and not self._loading:
             # As call() in Redis: after the command ran, so commands inside
             # EXEC and scripts show too, in execution order.
             self.feed_monitors(c, argv)
         return reply
+
+    def finish_call(self, c: Client, argv: list[bytes], reply: Any, dirty_before: int, depth: int) -> None:
+        """The part of call() after the handler that only matters when
+        something happened beyond a plain reply: error stats, the command's
+        effect (unless it recorded its own), and -- when the outermost unit
+        ends -- emission of the unit's effects, then serving clients blocked
+        on keys that became ready (handleClientsBlockedOnKeys), in that order."""
+        if type(reply) is Err:
+            c.cmd.failed_calls += 1  # type: ignore[union-attr]
+            self.stat_total_error_replies += 1
+            self.count_error(reply.code)
+        prop = self.propagator
+        if c.prevent_prop:
+            c.prevent_prop = False
+        elif self.dirty != dirty_before and prop.enabled:
+            pa = c.prop_argv
+            prop.pending.append((c.db.id, pa if pa is not None else argv, 3))
+        if depth == 0:
+            # A nested call leaves its rewrite for its caller (EXEC keeps the
+            # rewritten argv of each queued command).
+            c.prop_argv = None
+            if prop.pending:
+                prop.emit()
+            if self.ready_keys and self.on_ready_keys is not None:
+                self.on_ready_keys()
+
+    def account_rare(self, c: Client, cmd: registry.Command, argv: list[bytes], dur: int) -> None:
+        """call()'s bookkeeping that rarely applies: the latency monitor and the slow log."""
+        lh = self.latency_hook
+        if lh is not None:
+            lh(self, cmd, dur)
+        if dur >= self.slowlog_threshold >= 0 and not cmd.skip_slowlog:
+            self.slowlog_push(c, argv, dur)
 
     def slowlog_push(self, c: Client, argv: list[bytes], dur: int) -> None:
         maxlen = self.cfg.slowlog_max_len
@@ -570,6 +611,8 @@ class Server:
         self.cronloops += 1
         now = time.time()
         self.lru_clock = int(now)
+        # Follow wall-clock steps (call() derives now_ms from perf_counter).
+        self.clock_offset_ns = time.time_ns() - time.perf_counter_ns()
         try:
             if self.pause_type is not None and time.monotonic() >= self.pause_until:
                 self.unpause()

@@ -133,6 +133,20 @@ _DIGITS = bytes(len(str(i)) for i in range(65536))
 _digits_of = _DIGITS.__getitem__
 
 
+# RESP types hiredis returns as bytes or arrays but which Redis never takes
+# in a request: simple (+) and verbatim (=) strings, sets (~), pushes (>)
+# and attributes (|).  A cheap byte scan first; the exact check only when
+# one of those bytes occurs at all.
+def _foreign_types(data: bytes) -> bool:
+    return (
+        (b"+" in data and b"\r\n+" in data)
+        or (b"=" in data and b"\r\n=" in data)
+        or (b"~" in data and b"\r\n~" in data)
+        or (b">" in data and b"\r\n>" in data)
+        or (b"|" in data and b"\r\n|" in data)
+    )
+
+
 def _msg_size(args: list[bytes]) -> int:
     """Bytes a well-formed multibulk request with these args occupies."""
     n = len(args)
@@ -189,25 +203,16 @@ class RequestParser:
 
         Raises ProtocolError after appending every request that preceded the
         bad bytes, so the caller runs those first, as Redis does."""
-        # hiredis hands back RESP3 simple and verbatim strings inside an
-        # array as bytes, like bulk strings; requests only ever carry bulk
-        # strings, so a chunk where one of those could begin a line (rare in
-        # real traffic) is parsed by the exact path instead.
-        if (
-            not self.slow
-            and data[:1] == b"*"
-            and not auth_required
-            and b"\r\n+" not in data
-            and b"\r\n=" not in data
-        ):
+        # hiredis checks lengths exactly as Redis does (string2ll: no sign,
+        # no leading zero), but it parses all of RESP3: every argument must
+        # be a bulk string, and types it returns like bulk strings or arrays
+        # (see _foreign_types) send the chunk to the exact path.
+        if not self.slow and data[:1] == b"*" and not auth_required and not _foreign_types(data):
             reader = self.reader
             reader.feed(data)
             start = len(out)
             try:
-                while True:
-                    req = reader.gets()
-                    if req is False:
-                        break
+                for req in iter(reader.gets, False):
                     if type(req) is not list:
                         raise ValueError  # e.g. "*-1": the Python path skips it exactly
                     for a in req:

@@ -68,6 +68,28 @@ MALFORMED = [
     ("simple-string-arg", b"*2\r\n$4\r\nECHO\r\n+abcd\r\n", _err("expected '$', got '+'")),
     ("verbatim-string-arg", b"*2\r\n$4\r\nECHO\r\n=8\r\ntxt:abcd\r\n", _err("expected '$', got '='")),
     (
+        "resp3-set-as-request",
+        b"*1\r\n$4\r\nPING\r\n~1\r\n$4\r\nPING\r\n",
+        b"+PONG\r\n-ERR unknown command '~1', with args beginning with: \r\n"
+        b"-ERR unknown command '$4', with args beginning with: \r\n+PONG\r\n",
+    ),
+    (
+        "resp3-push-as-request",
+        b"*1\r\n$4\r\nPING\r\n>1\r\n$4\r\nPING\r\n",
+        b"+PONG\r\n-ERR unknown command '>1', with args beginning with: \r\n"
+        b"-ERR unknown command '$4', with args beginning with: \r\n+PONG\r\n",
+    ),
+    (
+        "resp3-attribute-before-request",
+        b"*1\r\n$4\r\nPING\r\n|1\r\n$1\r\na\r\n$1\r\nb\r\n*1\r\n$4\r\nPING\r\n",
+        b"+PONG\r\n-ERR unknown command '|1', with args beginning with: \r\n"
+        b"-ERR unknown command '$1', with args beginning with: \r\n"
+        b"-ERR unknown command 'a', with args beginning with: \r\n"
+        b"-ERR unknown command '$1', with args beginning with: \r\n"
+        b"-ERR unknown command 'b', with args beginning with: \r\n+PONG\r\n",
+    ),
+    ("resp3-set-argument", b"*1\r\n$4\r\nPING\r\n*1\r\n~1\r\n$1\r\na\r\n", b"+PONG\r\n" + _err("expected '$', got '~'")),
+    (
         "simple-string-after-good-request",
         b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n+abcd\r\n",
         b"+PONG\r\n" + _err("expected '$', got '+'"),
