@@ -258,8 +258,8 @@ class Client(asyncio.Protocol):
                 append(_BULK_HDR[n] if n < 10000 else b"$%d\r\n" % n)
                 append(reply)
                 append(b"\r\n")
-            elif t is int and 0 <= reply < 10000:
-                append(_INT_CACHE[reply])
+            elif t is int:
+                append(_INT_CACHE[reply] if 0 <= reply < 10000 else b":%d\r\n" % reply)
             else:
                 encode(reply, self.resp3, out)  # HELLO answers in the new protocol
             if self.close_after_reply:

@@ -29,7 +29,7 @@ STR_UNSHARED = 2  # a 0..9999 integer in an object of its own (COPY's dupStringO
 WRONGTYPE = Err("WRONGTYPE Operation against a key holding the wrong kind of value")
 
 # Python type of a value -> Redis type name.  Later types register here.
-TYPE_NAMES: dict[type, bytes] = {bytes: b"string", bytearray: b"string"}
+TYPE_NAMES: dict[type, bytes] = {bytes: b"string", bytearray: b"string", int: b"string"}
 
 # DEBUG DIGEST type codes.
 TYPE_CODES: dict[bytes, int] = {
@@ -53,7 +53,8 @@ def type_name(v: Any) -> bytes:
 class Db:
     """One numbered database."""
 
-    __slots__ = ("id", "data", "expires", "srv", "watched", "access", "avg_ttl", "expires_cursor", "strobj")
+    __slots__ = ("id", "data", "expires", "srv", "watched", "access", "avg_ttl", "expires_cursor", "strobj",
+                 "blocking_keys", "ready_keys")
 
     def __init__(self, srv: Server, dbid: int) -> None:
         self.id = dbid
@@ -73,6 +74,11 @@ class Db:
         self.strobj: dict[bytes, int] = {}
         self.avg_ttl = 0
         self.expires_cursor = 0
+        # blocking.py: key -> clients blocked on it (in blocking order), and
+        # the keys already queued in ``srv.ready_keys``.  They stay with the
+        # Db object (SWAPDB and FLUSH leave blocked clients where they are).
+        self.blocking_keys: dict[bytes, dict[Any, None]] = {}
+        self.ready_keys: set[bytes] = set()
 
     def __len__(self) -> int:
         return len(self.data)
@@ -167,10 +173,16 @@ class Db:
     def set_key(self, key: bytes, value: Any, keepttl: bool = False) -> None:
         """setKey: store, drop the TTL unless KEEPTTL, signal WATCH."""
         srv = self.srv
+        # dbAdd of a new key signals clients blocked on it (not dbOverwrite).
+        ready = self.blocking_keys and key in self.blocking_keys and key not in self.data
         if srv.cfg.notify_keyspace_events & NOTIFY_NEW and key not in self.data:
             self.data[key] = value
             srv.notify(NOTIFY_NEW, b"new", key, self.id)
         self.data[key] = value
+        if ready:
+            from .blocking import signal_key_as_ready
+
+            signal_key_as_ready(self, key)
         if not keepttl and self.expires:
             self.expires.pop(key, None)
         if self.strobj:
@@ -186,6 +198,10 @@ class Db:
         creating the key it then leaves unchanged (BITFIELD whose every write
         failed with OVERFLOW FAIL)."""
         self.data[key] = value
+        if self.blocking_keys:  # signalKeyAsReady, as dbAdd does
+            from .blocking import signal_key_as_ready
+
+            signal_key_as_ready(self, key)
         srv = self.srv
         if srv.cfg.notify_keyspace_events & NOTIFY_NEW:
             srv.notify(NOTIFY_NEW, b"new", key, self.id)

@@ -20,7 +20,7 @@ from ..keyspace import WRONGTYPE
 from ..protocol import string2ll
 from ..registry import command
 from ..reply import Err
-from .strings import NOTIFY_GENERIC, NOTIFY_STRING, is_string, must_obey, unshare
+from .strings import NOTIFY_GENERIC, NOTIFY_STRING, is_string, must_obey, string_text, unshare
 
 ERR_BIT_OFFSET = Err("ERR bit offset is not an integer or out of range")
 ERR_BIT_VALUE = Err("ERR bit is not an integer or out of range")
@@ -81,10 +81,10 @@ def lookup_string_for_bit(c: Client, key: bytes, maxbit: int) -> tuple[bytearray
     return ba, False
 
 
-def _read_string(v: Any) -> bytes | bytearray:
-    if v is None or is_string(v):
-        return v
-    raise WRONGTYPE
+def _read_string(v: Any) -> bytes | bytearray | None:
+    if v is None:
+        return None
+    return string_text(v)
 
 
 # -- SETBIT / GETBIT --------------------------------------------------------------
@@ -199,8 +199,7 @@ def bitpos(c: Client, argv: list[bytes]) -> Any:
     v = c.db.lookup_read(argv[1])
     if v is None:
         return -1 if bit else 0
-    if not is_string(v):
-        raise WRONGTYPE
+    v = string_text(v)
     n = len(argv)
     strlen = len(v)
     end_given = False
@@ -280,9 +279,7 @@ def bitop(c: Client, argv: list[bytes]) -> Any:
         if v is None:
             srcs.append(b"")
             continue
-        if not is_string(v):
-            raise WRONGTYPE
-        srcs.append(v)
+        srcs.append(string_text(v))
     maxlen = max(len(s) for s in srcs)
     target = argv[2]
     srv = c.srv

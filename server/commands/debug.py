@@ -142,11 +142,13 @@ def _int_enc(v: int) -> int:
     return 0
 
 
-def string_serialized_length(srv: Server, v: bytes | bytearray) -> int:
+def string_serialized_length(srv: Server, v: bytes | bytearray | int) -> int:
     """rdbSavedObjectLen of a string: integer encoding, LZF (rdbcompression, > 20
     bytes) or plain.  rdbSaveLzfStringObject gives lzf_compress ``len - 4``
     bytes of room; python-lzf passes ``max_length + 1`` to lzf_compress, hence
     ``n - 5`` (the same liblzf 3.6 code as Redis's deps/lzf)."""
+    if type(v) is int:  # int-encoded: rdbSaveLongLongAsStringObject
+        v = b"%d" % v
     n = len(v)
     if n <= 20:
         iv = string2ll(bytes(v))
@@ -170,7 +172,7 @@ def string_serialized_length(srv: Server, v: bytes | bytearray) -> int:
 
 def _encoding(srv: Server, v: Any, unencoded: bool = False) -> bytes:
     t = type(v)
-    if t is bytes or t is bytearray:
+    if t is bytes or t is bytearray or t is int:
         from .strings import string_encoding
 
         return string_encoding(v, unencoded)
@@ -198,7 +200,7 @@ def _object(c: Client, argv: list[bytes]) -> Any:
 
     enc = _encoding(srv, v, db.strobj.get(key) == STR_UNENCODED)
     refcount = value_refcount(c, key, v)
-    if type(v) in (bytes, bytearray):
+    if type(v) in (bytes, bytearray, int):
         serlen = string_serialized_length(srv, v)
         extra = ""
     else:

@@ -475,9 +475,11 @@ def _int_encodable(v: bytes) -> bool:
     return len(v) <= 20 and string2ll(v) is not None
 
 
-def string_object_size(v: bytes | bytearray, unencoded: bool = False) -> int:
+def string_object_size(v: bytes | bytearray | int, unencoded: bool = False) -> int:
     """objectComputeSize for a string value (robj included); ``unencoded``:
     an integer-looking value kept as embstr (``keyspace.STR_UNENCODED``)."""
+    if type(v) is int:
+        return ROBJ  # OBJ_ENCODING_INT: the value lives in the robj's pointer
     n = len(v)
     if type(v) is bytearray:
         alloc = n * 2 if n < SDS_MAX_PREALLOC else n + SDS_MAX_PREALLOC
@@ -492,7 +494,7 @@ def string_object_size(v: bytes | bytearray, unencoded: bool = False) -> int:
 def object_size(v: Any, samples: int = OBJ_COMPUTE_SIZE_DEF_SAMPLES, unencoded: bool = False) -> int:
     """objectComputeSize: strings here, other types ask the value."""
     t = type(v)
-    if t is bytes or t is bytearray:
+    if t is bytes or t is bytearray or t is int:
         return string_object_size(v, unencoded)
     fn = getattr(v, "redis_memory_usage", None)
     if fn is not None:

@@ -162,6 +162,8 @@ def _dup_value(v: Any) -> Any:
         return bytes(memoryview(v))
     if t is bytearray:
         return bytearray(v)  # stays raw, as dupStringObject keeps RAW
+    if t is int:
+        return v  # int-encoded; see COPY for its refcount
     dup = getattr(v, "copy", None)
     if dup is None:
         raise Err("ERR unknown type object")
@@ -318,7 +320,7 @@ def copy(c: Client, argv: list[bytes]) -> Any:
     mark = src.strobj.get(key)
     if mark:  # dupStringObject keeps the encoding
         dst.strobj[newkey] = mark
-    elif type(newv) is bytes and shared_integer(c.srv, newv):
+    elif (type(newv) is bytes or type(newv) is int) and shared_integer(c.srv, newv):
         dst.strobj[newkey] = STR_UNSHARED  # ... in an object of its own
     dst.signal_modified(newkey)
     srv = c.srv
@@ -720,9 +722,11 @@ def _shared_integers_allowed(srv: Any) -> bool:
     return not (srv.cfg.maxmemory and _policy(srv).endswith(("-lru", "-lfu")))
 
 
-def shared_integer(srv: Any, v: bytes) -> bool:
-    """tryObjectEncoding would store ``v`` as one of the shared 0..9999
-    integer objects."""
+def shared_integer(srv: Any, v: bytes | int) -> bool:
+    """tryObjectEncoding (or a counter command, for an ``int``) would store
+    ``v`` as one of the shared 0..9999 integer objects."""
+    if type(v) is int:
+        return 0 <= v < OBJ_SHARED_INTEGERS and _shared_integers_allowed(srv)
     if len(v) > 4 or not _shared_integers_allowed(srv):
         return False
     n = string2ll(v)
@@ -733,7 +737,7 @@ def object_encoding(v: Any, unencoded: bool = False) -> bytes:
     """strEncoding(o->encoding) for any value; ``unencoded``: the key is in
     marked ``STR_UNENCODED`` (see :func:`strings.string_encoding`)."""
     t = type(v)
-    if t is bytes or t is bytearray:
+    if t is bytes or t is bytearray or t is int:
         return string_encoding(v, unencoded)
     enc = getattr(v, "encoding", None)
     if enc is None:
@@ -766,11 +770,12 @@ def value_refcount(c: Client, key: bytes, v: Any) -> int:
     the shared 0..9999 integers; 2 for a string an EXEC stored from one of
     its queued arguments (the transaction's argv keeps a reference until it
     ends, e.g. ``MULTI, SET k v, OBJECT REFCOUNT k, EXEC``); else 1."""
-    if type(v) is not bytes:
+    t = type(v)
+    if t is not bytes and t is not int:
         return 1
     if key not in c.db.strobj and shared_integer(c.srv, v):
         return OBJ_SHARED_REFCOUNT
-    return 2 if exec_holds(c, key, v) else 1
+    return 2 if t is bytes and exec_holds(c, key, v) else 1
 
 
 @command("object|refcount")
@@ -916,6 +921,8 @@ def lookup_key_by_pattern(db: Db, pattern: bytes, subst: bytes) -> bytes | None:
         return o
     if t is bytearray:
         return bytes(o)
+    if t is int:
+        return b"%d" % o
     return None
 
 

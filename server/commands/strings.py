@@ -2,9 +2,12 @@
 counters, ranges, APPEND/STRLEN and LCS.
 
 Storage: a string value is ``bytes`` while it is what ``tryObjectEncoding``
-would leave as an ``int``/``embstr``/``raw`` object, and ``bytearray`` once it
-was changed in place (APPEND, SETRANGE, SETBIT...), which Redis always leaves
-``raw``; :func:`string_encoding` tells which one OBJECT ENCODING prints.  A
+would leave as an ``int``/``embstr``/``raw`` object, an ``int`` when a counter
+command (INCR, DECRBY...) produced it -- Redis's OBJ_ENCODING_INT, so the next
+INCR does no parsing -- and ``bytearray`` once it was changed in place
+(APPEND, SETRANGE, SETBIT...), which Redis always leaves ``raw``;
+:func:`string_encoding` tells which one OBJECT ENCODING prints.  Readers
+take the text with :func:`string_text` / :func:`string_reply`.  A
 ``bytearray`` is never handed out as a reply: later commands of the same
 pipeline, transaction or script may still grow it.
 
@@ -58,13 +61,16 @@ ONE = 1
 ZERO = 0
 
 
-def string_encoding(v: bytes | bytearray, unencoded: bool = False) -> bytes:
+def string_encoding(v: bytes | bytearray | int, unencoded: bool = False) -> bytes:
     """OBJECT ENCODING of a string value, as ``tryObjectEncoding`` left it:
     ``int`` for a canonical int64 text of at most 20 chars, ``embstr`` up to
     44 bytes, ``raw`` above and for values modified in place (bytearray).
     ``unencoded``: the key is marked ``STR_UNENCODED`` (an INCRBYFLOAT
     result, never int-encoded)."""
-    if isinstance(v, bytearray):
+    t = type(v)
+    if t is int:
+        return b"int"
+    if t is bytearray:
         return b"raw"
     n = len(v)
     if n <= 20 and not unencoded and string2ll(v) is not None:
@@ -72,7 +78,7 @@ def string_encoding(v: bytes | bytearray, unencoded: bool = False) -> bytes:
     return b"embstr" if n <= 44 else b"raw"
 
 
-def key_string_encoding(db: Any, key: bytes, v: bytes | bytearray) -> bytes:
+def key_string_encoding(db: Any, key: bytes, v: bytes | bytearray | int) -> bytes:
     """:func:`string_encoding` of the string stored at ``key``."""
     return string_encoding(v, db.strobj.get(key) == STR_UNENCODED)
 
@@ -80,7 +86,30 @@ def key_string_encoding(db: Any, key: bytes, v: bytes | bytearray) -> bytes:
 def is_string(v: Any) -> bool:
     """True for a value of Redis type string."""
     t = type(v)
-    return t is bytes or t is bytearray
+    return t is bytes or t is bytearray or t is int
+
+
+def string_text(v: Any) -> bytes | bytearray:
+    """The bytes of a string value for reading (a bytearray is not copied:
+    don't keep or return it), or WRONGTYPE."""
+    t = type(v)
+    if t is bytes or t is bytearray:
+        return v
+    if t is int:
+        return b"%d" % v
+    raise WRONGTYPE
+
+
+def string_reply(v: Any) -> bytes | None:
+    """The string value as an immutable reply (None stays None), or WRONGTYPE."""
+    t = type(v)
+    if t is bytes or v is None:
+        return v
+    if t is bytearray:
+        return bytes(v)
+    if t is int:
+        return b"%d" % v
+    raise WRONGTYPE
 
 
 def must_obey(c: Client) -> bool:
@@ -97,12 +126,13 @@ def check_string_length(c: Client, size: int, append: int) -> None:
         raise ERR_TOO_BIG
 
 
-def unshare(db: Any, key: bytes, v: bytes | bytearray) -> bytearray:
+def unshare(db: Any, key: bytes, v: bytes | bytearray | int) -> bytearray:
     """dbUnshareStringValue: the value as a mutable (raw) string stored in
     place of ``v``; keeps the TTL and does not signal WATCH by itself."""
-    if type(v) is bytearray:
-        return v
-    ba = bytearray(v)
+    t = type(v)
+    if t is bytearray:
+        return v  # type: ignore[return-value]
+    ba = bytearray(b"%d" % v if t is int else v)
     db.data[key] = ba
     if db.strobj:
         db.strobj.pop(key, None)
@@ -123,13 +153,7 @@ def _lazy_expire(db: Any, key: bytes) -> None:
 
 def _get_generic(c: Client, key: bytes) -> bytes | None:
     """getGenericCommand: the string at ``key`` (a copy if raw), None, or WRONGTYPE."""
-    v = c.db.lookup_read(key)
-    t = type(v)
-    if t is bytes or v is None:
-        return v
-    if t is bytearray:
-        return bytes(v)
-    raise WRONGTYPE
+    return string_reply(c.db.lookup_read(key))
 
 
 # -- GET / SET family ---------------------------------------------------------
@@ -142,9 +166,7 @@ def get(c: Client, argv: list[bytes]) -> Any:
     t = type(v)
     if t is bytes or v is None:
         return v
-    if t is bytearray:
-        return bytes(v)
-    raise WRONGTYPE
+    return string_reply(v)
 
 
 def _opt(a: bytes) -> bytes:
@@ -344,11 +366,8 @@ def getex(c: Client, argv: list[bytes]) -> Any:
     v = db.lookup_read(key)
     if v is None:
         return None
-    t = type(v)
-    if t is not bytes and t is not bytearray:
-        raise WRONGTYPE
+    reply = string_reply(v)
     ms = expire_ms(c, expire, flags, "getex") if expire is not None else 0
-    reply = bytes(v) if t is bytearray else v
     srv = c.srv
     if flags & (OBJ_PXAT | OBJ_EXAT) and ms <= srv.now_ms and not srv.loading and not srv.is_replica:
         # checkAlreadyExpired: delete now, as lazy expiry would.
@@ -404,6 +423,8 @@ def mget(c: Client, argv: list[bytes]) -> Any:
             append(v)
         elif t is bytearray:
             append(bytes(v))
+        elif t is int:
+            append(b"%d" % v)
         else:
             append(None)
     return out
@@ -463,10 +484,7 @@ def append_(c: Client, argv: list[bytes]) -> Any:
         db.add(key, val)
         total = len(val)
     else:
-        t = type(v)
-        if t is not bytes and t is not bytearray:
-            raise WRONGTYPE
-        check_string_length(c, len(v), len(val))
+        check_string_length(c, len(string_text(v)), len(val))
         ba = unshare(db, key, v)
         ba += val
         total = len(ba)
@@ -482,10 +500,7 @@ def strlen(c: Client, argv: list[bytes]) -> Any:
     v = c.db.lookup_read(argv[1])
     if v is None:
         return 0
-    t = type(v)
-    if t is not bytes and t is not bytearray:
-        raise WRONGTYPE
-    return len(v)
+    return len(string_text(v))
 
 
 @command("setrange")
@@ -510,11 +525,9 @@ def setrange(c: Client, argv: list[bytes]) -> Any:
         ba += val
         db.add(key, ba)
     else:
-        t = type(v)
-        if t is not bytes and t is not bytearray:
-            raise WRONGTYPE
+        cur = len(string_text(v))  # WRONGTYPE first
         if vlen == 0:
-            return len(v)
+            return cur
         check_string_length(c, offset, vlen)
         ba = unshare(db, key, v)
         end = offset + vlen
@@ -537,9 +550,7 @@ def _getrange(c: Client, argv: list[bytes]) -> Any:
     v = c.db.lookup_read(argv[1])
     if v is None:
         return b""
-    t = type(v)
-    if t is not bytes and t is not bytearray:
-        raise WRONGTYPE
+    v = string_text(v)
     if start < 0 and end < 0 and start > end:
         return b""
     n = len(v)
@@ -575,32 +586,36 @@ def substr(c: Client, argv: list[bytes]) -> Any:
 
 
 def incr_decr(c: Client, key: bytes, incr: int) -> int:
-    """incrDecrCommand: int64 arithmetic with Redis's overflow error."""
+    """incrDecrCommand: int64 arithmetic with Redis's overflow error; the
+    result is stored int-encoded (a Python ``int``)."""
     db = c.db
     v = db.lookup_write(key)
     if v is None:
         new = incr
         if new > LLONG_MAX or new < LLONG_MIN:
             raise ERR_OVERFLOW
-        db.add(key, b"%d" % new)
+        db.add(key, new)
     else:
         t = type(v)
-        if t is not bytes and t is not bytearray:
+        if t is int:
+            old = v
+        elif t is bytes or t is bytearray:
+            # string2ll, fast: int() accepts more than Redis (spaces, '+',
+            # '_', leading zeros), so the text must also be the canonical form.
+            try:
+                old = int(v)
+            except ValueError:
+                raise ERR_NOT_INT from None
+            if b"%d" % old != v or old > LLONG_MAX or old < LLONG_MIN:
+                raise ERR_NOT_INT
+        else:
             raise WRONGTYPE
-        # string2ll, fast: int() accepts more than Redis (spaces, '+', '_',
-        # leading zeros), so the text must also be the canonical form.
-        try:
-            old = int(v)
-        except ValueError:
-            raise ERR_NOT_INT from None
-        if b"%d" % old != v or old > LLONG_MAX or old < LLONG_MIN:
-            raise ERR_NOT_INT
         new = old + incr
         if new > LLONG_MAX or new < LLONG_MIN:
             raise ERR_OVERFLOW
         # dbOverwrite: lookup_write already refreshed the access time; the
         # TTL stays; WATCHers are signalled.
-        db.data[key] = b"%d" % new
+        db.data[key] = new
         if db.strobj:
             db.strobj.pop(key, None)
         if db.watched:
@@ -614,29 +629,24 @@ def incr_decr(c: Client, key: bytes, incr: int) -> int:
 
 @command("incr")
 def incr(c: Client, argv: list[bytes]) -> Any:
-    """INCR key: incr_decr's common case (an existing canonical integer
-    string) inlined, as this is one of the hottest commands."""
+    """INCR key: incr_decr's common case (an int-encoded value without a
+    TTL) inlined, as this is one of the hottest commands."""
     key = argv[1]
     db = c.db
     v = db.data.get(key)
-    if v is not None and type(v) is bytes and key not in db.expires:
-        try:
-            old = int(v)
-        except ValueError:
-            raise ERR_NOT_INT from None
-        if LLONG_MIN <= old < LLONG_MAX and b"%d" % old == v:
-            new = old + 1
-            db.data[key] = b"%d" % new
-            db.access[key] = db.srv.lru_clock
-            if db.strobj:
-                db.strobj.pop(key, None)
-            if db.watched:
-                db.signal_modified(key)
-            srv = c.srv
-            if srv.cfg.notify_keyspace_events:
-                srv.notify(NOTIFY_STRING, b"incrby", key, db.id)
-            srv.dirty += 1
-            return new
+    if type(v) is int and v < LLONG_MAX and key not in db.expires:
+        v += 1
+        db.data[key] = v
+        db.access[key] = db.srv.lru_clock
+        if db.strobj:
+            db.strobj.pop(key, None)
+        if db.watched:
+            db.signal_modified(key)
+        srv = c.srv
+        if srv.cfg.notify_keyspace_events:
+            srv.notify(NOTIFY_STRING, b"incrby", key, db.id)
+        srv.dirty += 1
+        return v
     return incr_decr(c, key, 1)
 
 
@@ -674,11 +684,7 @@ def incrbyfloat_(c: Client, argv: list[bytes]) -> Any:
     db = c.db
     v = db.lookup_write(key)
     if v is not None:
-        t = type(v)
-        if t is not bytes and t is not bytearray:
-            raise WRONGTYPE
-        if t is bytearray:
-            v = bytes(v)
+        v = string_reply(v)
     try:
         new = incrbyfloat(v, argv[2])
     except FloatValueError as e:
@@ -733,8 +739,8 @@ def lcs(c: Client, argv: list[bytes]) -> Any:
     ob = db.lookup_read(argv[2])
     if (oa is not None and not is_string(oa)) or (ob is not None and not is_string(ob)):
         raise Err("ERR The specified keys must contain string values")
-    a = bytes(oa) if oa is not None else b""
-    b = bytes(ob) if ob is not None else b""
+    a = bytes(string_text(oa)) if oa is not None else b""
+    b = bytes(string_text(ob)) if ob is not None else b""
     getlen = getidx = withmatchlen = False
     minmatchlen = 0
     j = 3
