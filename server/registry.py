@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .reply import Err, Map, SetReply, Status
+from .util import cstr
 
 Handler = Callable[..., Any]
 
@@ -315,17 +316,19 @@ def all_commands() -> list[Command]:
 
 
 def unknown_command_error(argv: list[bytes]) -> Err:
-    """Redis 7.0's text: the name cut to 128 bytes, then quoted args until 128 bytes."""
+    """Redis 7.0's text: the name as ``%.128s``, then each arg quoted as
+    ``'%.*s' `` until the list reaches 128 bytes (printf stops at a NUL)."""
     args = b""
     for a in argv[1:]:
         if len(args) >= 128:
             break
-        args += b"'" + a[: 128 - len(args)] + b"' "
-    return Err(b"ERR unknown command '" + argv[0][:128] + b"', with args beginning with: " + args)
+        args += b"'" + cstr(a, 128 - len(args)) + b"' "
+    return Err(b"ERR unknown command '" + cstr(argv[0]) + b"', with args beginning with: " + args)
 
 
 def unknown_subcommand_error(argv: list[bytes]) -> Err:
-    return Err(b"ERR unknown subcommand '" + argv[1][:128] + b"'. Try " + argv[0].upper() + b" HELP.")
+    """``unknown subcommand '%.128s'. Try %s HELP.``"""
+    return Err(b"ERR unknown subcommand '" + cstr(argv[1]) + b"'. Try " + cstr(argv[0].upper(), len(argv[0])) + b" HELP.")
 
 
 def arity_error(cmd: Command) -> Err:

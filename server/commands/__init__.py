@@ -16,6 +16,7 @@ _FAMILIES = [
     "pubsub",
     "strings",
     "bits",
+    "hll",
     "keys",
     "expire",
     "introspection",
