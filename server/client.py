@@ -171,20 +171,24 @@ class Client(asyncio.Protocol):
         """Execute requests in order; stops when the client blocks or pauses.
 
         The common case -- a known top-level command with the right arity,
-        no server-wide gate (see ``Server.update_gate``), a plain
-        authenticated client outside MULTI and pub/sub -- runs ``Server.call``
-        inlined: the same steps in the same order, with everything beyond a
-        plain reply and commandstats (errors, effects, emission, the slow
-        log) handed to ``Server.finish_call``.  Anything else takes
-        ``Server.process`` with all of Redis's checks."""
+        no server-wide gate (see ``Server.update_gate``), a plain client
+        (authenticated, outside MULTI and pub/sub, replies on) -- runs
+        ``Server.call`` inlined: the same steps in the same order, with
+        everything beyond a plain reply and commandstats (errors, effects,
+        emission, the slow log) handed to ``Server.finish_call``.  Anything
+        else takes ``Server.process`` with all of Redis's checks; commands
+        that change the client's mode (``Command.inline`` is False) always
+        do, and the state the fast path relies on is re-read after each."""
         srv = self.srv
         process = srv.process
         by_name = _BY_NAME
         prop = srv.propagator
-        latency = srv.latency_raw
         perf_ns = _perf_ns
         out = self.out
         append = out.append
+        plain = self.is_plain()
+        latency = srv.latency_raw
+        rare = srv.rare_call_threshold()
         i = 0
         for argv in reqs:
             i += 1
@@ -192,12 +196,10 @@ class Client(asyncio.Protocol):
                 continue
             cmd = by_name.get(argv[0])
             if (
-                cmd is not None
+                plain
+                and cmd is not None
+                and cmd.inline
                 and not srv.gate
-                and self.mstate is None
-                and self.authenticated
-                and not cmd.subcommands
-                and not (self.channels or self.patterns or self.shard_channels)
                 and ((a := cmd.arity) == len(argv) or (a < 0 and len(argv) >= -a))
                 and not prop.depth
             ):
@@ -207,7 +209,6 @@ class Client(asyncio.Protocol):
                 prop.depth = 1
                 dirty = srv.dirty
                 self.cmd = cmd
-                self.argv = argv
                 try:
                     reply = cmd.handler(self, argv)
                 except Err as e:
@@ -230,11 +231,30 @@ class Client(asyncio.Protocol):
                     if d is None:
                         d = latency[cmd] = {}
                     d[dur] = d.get(dur, 0) + 1
-                if dur >= srv.slowlog_threshold >= 0 or srv.latency_hook is not None:
+                if dur >= rare:
                     srv.account_rare(self, cmd, argv, dur)
-                # ------------------------------------------------------------
-            else:
-                reply = process(self, argv)
+                # -- encode(), with the commonest replies spelled out ---------
+                t = type(reply)
+                if t is Status:
+                    append(b"+" + reply + b"\r\n")
+                elif t is bytes:
+                    n = len(reply)
+                    append(_BULK_HDR[n] if n < 10000 else b"$%d\r\n" % n)
+                    append(reply)
+                    append(b"\r\n")
+                elif t is int:
+                    append(_INT_CACHE[reply] if 0 <= reply < 10000 else b":%d\r\n" % reply)
+                elif reply is NOREPLY:
+                    if self.blocked is not None or self.paused_waiting:
+                        self.pending.extend(list(reqs)[i:])
+                        return
+                else:
+                    encode(reply, self.resp3, out)
+                continue
+            reply = process(self, argv)
+            plain = self.is_plain()
+            latency = srv.latency_raw
+            rare = srv.rare_call_threshold()
             if reply is NOREPLY:
                 if self.blocked is not None or self.paused_waiting:
                     self.pending.extend(list(reqs)[i:])
@@ -249,21 +269,20 @@ class Client(asyncio.Protocol):
                 elif mode == "skip":
                     self.reply_mode = "on"
                 continue
-            # encode(), with the commonest replies spelled out
-            t = type(reply)
-            if t is Status:
-                append(b"+" + reply + b"\r\n")
-            elif t is bytes:
-                n = len(reply)
-                append(_BULK_HDR[n] if n < 10000 else b"$%d\r\n" % n)
-                append(reply)
-                append(b"\r\n")
-            elif t is int:
-                append(_INT_CACHE[reply] if 0 <= reply < 10000 else b":%d\r\n" % reply)
-            else:
-                encode(reply, self.resp3, out)  # HELLO answers in the new protocol
+            encode(reply, self.resp3, out)  # HELLO answers in the new protocol
             if self.close_after_reply:
                 return
+
+    def is_plain(self) -> bool:
+        """The client state run_requests's fast path relies on: authenticated,
+        outside MULTI and pub/sub, replies on, not closing."""
+        return (
+            self.mstate is None
+            and self.authenticated
+            and not (self.channels or self.patterns or self.shard_channels)
+            and self.reply_mode == "on"
+            and not self.close_after_reply
+        )
 
     def resume(self) -> None:
         """Continue with requests queued while blocked or paused."""

@@ -280,7 +280,9 @@ class Server:
             f += "e"
         return f or "N"
 
-    def client_info_line(self, c: Client) -> str:
+    def client_info_line(self, c: Client, caller: Client | None = None) -> str:
+        """One CLIENT LIST line; ``caller`` is the client running the command:
+        only it has an argv (Redis frees a client's argv after each command)."""
         now = time.time()
         mono = time.monotonic()
         flags = self.client_flags(c)
@@ -297,7 +299,7 @@ class Server:
             f"id={c.id} addr={c.addr} laddr={c.laddr} fd={c.fd} name={name} age={int(now - c.ctime)} "
             f"idle={int(mono - c.last_interaction)} flags={flags} db={c.db.id} sub={len(c.channels)} "
             f"psub={len(c.patterns)} ssub={len(c.shard_channels)} multi={multi} qbuf={qbuf} "
-            f"qbuf-free={max(0, 20474 - qbuf) if qbuf else 0} argv-mem={sum(len(a) for a in c.argv)} "
+            f"qbuf-free={max(0, 20474 - qbuf) if qbuf else 0} argv-mem={sum(len(a) for a in c.argv) if c is caller else 0} "
             f"multi-mem=0 rbs=1024 rbp=0 obl={obl} oll={oll} omem={omem} tot-mem={tot_mem} "
             f"events={events} cmd={cmd} user={c.user.decode('utf-8', 'replace')} redir=-1 resp={3 if c.resp3 else 2}"
         )
@@ -462,7 +464,7 @@ class Server:
             if d is None:
                 d = lr[cmd] = {}
             d[dur] = d.get(dur, 0) + 1
-        if dur >= self.slowlog_threshold >= 0 or self.latency_hook is not None:
+        if dur >= self.rare_call_threshold():
             self.account_rare(c, cmd, argv, dur)
         if self.monitors and not cmd.skip_monitor and not cmd.admin and not self._loading:
             # As call() in Redis: after the command ran, so commands inside
@@ -494,6 +496,14 @@ class Server:
                 prop.emit()
             if self.ready_keys and self.on_ready_keys is not None:
                 self.on_ready_keys()
+
+    def rare_call_threshold(self) -> int:
+        """The duration (us) from which call() needs account_rare: the slow
+        log's threshold, or 0 while the latency monitor wants every call."""
+        if self.latency_hook is not None:
+            return 0
+        thr = self.slowlog_threshold
+        return thr if thr >= 0 else 1 << 62
 
     def account_rare(self, c: Client, cmd: registry.Command, argv: list[bytes], dur: int) -> None:
         """call()'s bookkeeping that rarely applies: the latency monitor and the slow log."""

@@ -19,6 +19,15 @@ from typing import Any
 from .reply import Err, Map, SetReply, Status
 from .util import cstr
 
+# Commands that change how the calling client is served (transaction,
+# pub/sub, authentication, protocol, reply mode, monitor, connection end)
+# or the server's switches (DEBUG): they always take Server.process, after
+# which Client.run_requests re-reads that state.
+CLIENT_MODE_COMMANDS = frozenset((
+    "multi", "exec", "discard", "auth", "hello", "reset", "quit", "monitor", "shutdown", "debug",
+    "subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe",
+))
+
 Handler = Callable[..., Any]
 
 _TABLE: dict[str, dict[str, Any]] = json.loads(
@@ -96,6 +105,7 @@ class Command:
         "skip_slowlog",
         "may_replicate",
         "movablekeys",
+        "inline",
         # statistics (INFO commandstats)
         "calls",
         "usec",
@@ -147,6 +157,9 @@ class Command:
             or ks.get("begin_search", {}).get("type") == "unknown"
             for ks in self.key_specs
         )
+        # Client.run_requests may run it through its inlined call(): not a
+        # container, not blocking, not changing the caller's mode.
+        self.inline = not self.blocking and fullname not in CLIENT_MODE_COMMANDS
         self.calls = 0
         self.usec = 0
         self.rejected_calls = 0
@@ -271,11 +284,13 @@ def command(fullname: str, **overrides: Any) -> Callable[[Handler], Handler]:
                 BY_NAME[parent_name.upper().encode()] = parent
             cmd.parent = parent
             parent.subcommands[sub.encode()] = cmd
+            parent.inline = False
         else:
             old = COMMANDS.get(fullname.encode())
             if old is not None and old.subcommands:
                 # a container registered by a subcommand first keeps its children
                 cmd.subcommands = old.subcommands
+                cmd.inline = False
                 for sub in cmd.subcommands.values():
                     sub.parent = cmd
             COMMANDS[fullname.encode()] = cmd

@@ -92,7 +92,7 @@ def client_getname(c: Client, argv: list[bytes]) -> Any:
 
 @command("client|info")
 def client_info(c: Client, argv: list[bytes]) -> Any:
-    return Verbatim((c.srv.client_info_line(c) + "\n").encode("utf-8", "surrogateescape"))
+    return Verbatim((c.srv.client_info_line(c, c) + "\n").encode("utf-8", "surrogateescape"))
 
 
 @command("client|list")
@@ -107,17 +107,17 @@ def client_list(c: Client, argv: list[bytes]) -> Any:
             raise _unknown_type(argv[3])
         for cl in list(srv.clients.values()):
             if client_type(cl) == t:
-                lines.append(srv.client_info_line(cl))
+                lines.append(srv.client_info_line(cl, c))
     elif argc > 3 and argv[2].lower() == b"id":
         for raw in argv[3:]:
             cid = get_ll(raw, Err("ERR Invalid client ID"))
             cl = srv.clients.get(cid)
             if cl is not None:
-                lines.append(srv.client_info_line(cl))
+                lines.append(srv.client_info_line(cl, c))
     elif argc != 2:
         raise ERR_SYNTAX
     else:
-        lines = [srv.client_info_line(cl) for cl in list(srv.clients.values())]
+        lines = [srv.client_info_line(cl, c) for cl in list(srv.clients.values())]
     return Verbatim("".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape"))
 
 

@@ -610,11 +610,12 @@ def _meter(srv: Server) -> _MemMeter:
 
 
 def client_memory(c: Client) -> int:
-    """A client's memory as CLIENT LIST's tot-mem counts it."""
+    """A client's memory as CLIENT LIST's tot-mem counts it (an idle
+    client holds no argv)."""
     qbuf = c.parser.pending()
     t = c.transport
     omem = t.get_write_buffer_size() if t is not None and not c.closed else 0
-    return 1024 + qbuf + omem + sum(len(a) for a in c.argv)
+    return 1024 + qbuf + omem
 
 
 def clients_memory(srv: Server) -> tuple[int, int]:
