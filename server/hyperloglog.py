@@ -343,6 +343,17 @@ def sparse_to_dense(buf: bytearray) -> bool:
     return True
 
 
+def _opcode(buf: bytearray, p: int, end: int) -> tuple[int, int]:
+    """(registers covered, bytes) of the sparse opcode at ``p``: ZERO,
+    VAL or XZERO (a cut-off XZERO reads its missing byte as 0)."""
+    b = buf[p]
+    if b < 0x40:
+        return (b & 0x3F) + 1, 1
+    if b & 0x80:
+        return (b & 3) + 1, 1
+    return (((b & 0x3F) << 8) | (buf[p + 1] if p + 1 < end else 0)) + 1, 2
+
+
 def _sparse_locate(buf: bytearray, index: int) -> tuple[int, int, int, int] | None:
     """Step 1 of hllSparseSet: the opcode covering register ``index``.
 
@@ -364,16 +375,7 @@ def _sparse_locate(buf: bytearray, index: int) -> tuple[int, int, int, int] | No
     first = 0
     prev = -1
     while p < end:
-        b = buf[p]
-        if b < 0x40:
-            span = (b & 0x3F) + 1
-            oplen = 1
-        elif b & 0x80:
-            span = (b & 3) + 1
-            oplen = 1
-        else:
-            span = (((b & 0x3F) << 8) | (buf[p + 1] if p + 1 < end else 0)) + 1
-            oplen = 2
+        span, oplen = _opcode(buf, p, end)
         if index <= first + span - 1:
             return p, prev, first, span
         prev = p
@@ -413,16 +415,7 @@ class SparseCursor:
         else:
             p, first = self.p, self.first
         while p < end:
-            b = buf[p]
-            if b < 0x40:
-                span = (b & 0x3F) + 1
-                oplen = 1
-            elif b & 0x80:
-                span = (b & 3) + 1
-                oplen = 1
-            else:
-                span = (((b & 0x3F) << 8) | (buf[p + 1] if p + 1 < end else 0)) + 1
-                oplen = 2
+            span, oplen = _opcode(buf, p, end)
             if index <= first + span - 1:
                 if hist:
                     self.p, self.first = hist.pop()
