@@ -23,6 +23,8 @@ _FAMILIES = [
     "server_cmds",
     "client_cmd",
     "debug",
+    "sets",
+    "hashes",
 ]
 
 for _name in _FAMILIES:

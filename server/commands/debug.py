@@ -205,7 +205,7 @@ def _object(c: Client, argv: list[bytes]) -> Any:
         extra = ""
     else:
         fn = getattr(v, "serialized_length", None)
-        serlen = int(fn()) if fn is not None else 0
+        serlen = int(fn(srv)) if fn is not None else 0
         dbg = getattr(v, "debug_object_extra", None)
         extra = dbg() if dbg is not None else ""
     access = db.access.get(key, srv.lru_clock)
