@@ -248,6 +248,29 @@ def client_pause(c: Client, argv: list[bytes]) -> Any:
     return OK
 
 
+@command("client|unblock")
+def client_unblock(c: Client, argv: list[bytes]) -> Any:
+    """CLIENT UNBLOCK id [TIMEOUT|ERROR]: answer a client blocked on keys
+    (or WAIT) as if it timed out, or with an UNBLOCKED error; 1 if it was
+    blocked.  The reason is checked before the id, as Redis does."""
+    error = False
+    if len(argv) == 4:
+        reason = argv[3].lower()
+        if reason == b"error":
+            error = True
+        elif reason != b"timeout":
+            raise Err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+    elif len(argv) != 3:
+        raise Err(b"ERR unknown subcommand or wrong number of arguments for '" + argv[1][:128]
+                  + b"'. Try CLIENT HELP.")
+    target = c.srv.clients.get(get_ll(argv[2]))
+    if target is None or target.blocked is None:
+        return 0
+    from ..blocking import unblock_on_request
+
+    return 1 if unblock_on_request(target, error) else 0
+
+
 @command("client|unpause")
 def client_unpause(c: Client, argv: list[bytes]) -> Any:
     c.srv.unpause()
