@@ -3,7 +3,8 @@
 
 Starts ``redis-server`` and ``ambry-server`` on free loopback ports (no
 persistence), then runs ``redis-benchmark`` against each in alternation, in
-the same run, for PING, SET, GET, INCR and MSET, without pipelining
+the same run, for PING, SET, GET, INCR, MSET, LPUSH, LPOP, LRANGE_100,
+SADD, HSET, SPOP and ZADD, without pipelining
 (``-c 50``) and pipelined (``-c 50 -P 16``).  Around every run it reads the
 server's utime+stime from ``/proc/PID/stat``, so besides requests per second
 it reports CPU microseconds per request:
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HOST = "127.0.0.1"
-TESTS = ["ping_mbulk", "set", "get", "incr", "mset"]
+TESTS = ["ping_mbulk", "set", "get", "incr", "mset", "lpush", "lpop", "lrange_100", "sadd", "hset", "spop", "zadd"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 

@@ -171,9 +171,17 @@ def encode(v: Any, resp3: bool, out: list[bytes]) -> None:
         out.append(b"_\r\n" if resp3 else b"$-1\r\n")
     elif t is list or t is tuple:
         n = len(v)
-        out.append(_ARR_HDR[n] if n < 1024 else b"*%d\r\n" % n)
+        append = out.append
+        append(_ARR_HDR[n] if n < 1024 else b"*%d\r\n" % n)
         for x in v:
-            encode(x, resp3, out)
+            # elements are mostly bulk strings (LRANGE, MGET, SMEMBERS...)
+            if type(x) is bytes:
+                n = len(x)
+                append(_BULK_HDR[n] if n < 10000 else b"$%d\r\n" % n)
+                append(x)
+                append(b"\r\n")
+            else:
+                encode(x, resp3, out)
     elif t is Err:
         out.append(b"-" + v.msg + b"\r\n")
     elif t is Raw:
