@@ -192,7 +192,7 @@ def string2d(s: bytes) -> float | None:
         except ValueError:
             return None
         if v == 0.0:
-            if _mantissa_nonzero(s, False):
+            if s.translate(None, b"0+-.") and _mantissa_nonzero(s, False):
                 return None  # underflow: ERANGE with a zero result
         elif v in (math.inf, -math.inf):
             return None  # overflow: ERANGE with HUGE_VAL

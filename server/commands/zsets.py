@@ -815,7 +815,29 @@ def _zadd_generic(c: Client, argv: list[bytes], flags: int) -> Any:
 
 @command("zadd")
 def zadd(c: Client, argv: list[bytes]) -> Any:
-    """ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]."""
+    """ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...].
+
+    The commonest form, one score and member without options on an existing
+    zset, skips the generic option parsing (same steps, same order)."""
+    if len(argv) == 4:
+        a = argv[2]
+        if a and a[0] not in _ZADD_OPT_FIRST:
+            d = string2d(a)  # never NaN
+            if d is not None:
+                db = c.db
+                key = argv[1]
+                z = db.lookup_write(key)
+                if type(z) is ZSetValue:
+                    srv = c.srv
+                    cfg = srv.cfg
+                    ret = z.add(d, argv[3], 0, cfg.zset_max_listpack_entries, cfg.zset_max_listpack_value)[0]
+                    if ret & (ZADD_OUT_ADDED | ZADD_OUT_UPDATED):
+                        srv.dirty += 1
+                        if db.watched:
+                            db.signal_modified(key)
+                        _notify(srv, NOTIFY_ZSET, b"zadd", key, db.id)
+                        return 1 if ret & ZADD_OUT_ADDED else 0
+                    return 0
     return _zadd_generic(c, argv, 0)
 
 
