@@ -86,6 +86,8 @@ class Client(asyncio.Protocol):
         self.obl_soft_since = 0.0
         self.no_evict = False
         self.no_touch = False
+        # CLIENT TRACKING options while tracking is on (tracking.ClientTracking)
+        self.tracking: Any = None
         self.tot_net_in = 0
         self.tot_net_out = 0
         self.out: list[bytes] = []
@@ -275,13 +277,15 @@ class Client(asyncio.Protocol):
 
     def is_plain(self) -> bool:
         """The client state run_requests's fast path relies on: authenticated,
-        outside MULTI and pub/sub, replies on, not closing."""
+        outside MULTI and pub/sub, replies on, not closing, not tracking keys
+        (Server.call's tracking hooks must see its commands)."""
         return (
             self.mstate is None
             and self.authenticated
             and not (self.channels or self.patterns or self.shard_channels)
             and self.reply_mode == "on"
             and not self.close_after_reply
+            and self.tracking is None
         )
 
     def resume(self) -> None:

@@ -136,6 +136,8 @@ class Server:
         self.last_save = int(time.time())
         self.blocked_clients = 0
         self.tracking_clients = 0
+        # Client-side caching state (server/tracking.py) while in use, else None.
+        self.tracking: Any = None
         self.unit_db = 0
         # modules of the server that want a say at shutdown / in INFO
         self.shutdown_hooks: list[Any] = []
@@ -154,6 +156,7 @@ class Server:
         )
         self.cfg.add_hook("maxmemory", lambda old, new: self.update_gate())
         self.cfg.add_hook("hz", lambda old, new: setattr(self, "hz", max(1, min(500, new))))
+        self.update_gate()  # a maxmemory from the config file or command line
 
     def _on_parser_limits(self, old: Any, new: Any) -> None:
         for c in self.clients.values():
@@ -246,6 +249,10 @@ class Server:
 
         transactions.unwatch_all(c)
         pubsub.unsubscribe_all(c)
+        if c.tracking is not None:  # freeClient -> disableTracking
+            from .tracking import disable
+
+            disable(c)
         if c.monitor and c in self.monitors:
             self.monitors.remove(c)
             self.update_gate()
@@ -270,6 +277,13 @@ class Server:
             f += "x"
         if c.blocked is not None:
             f += "b"
+        ct = c.tracking
+        if ct is not None:
+            f += "t"
+            if ct.broken_redirect:
+                f += "R"
+            if ct.bcast:
+                f += "B"
         if c.dirty_cas:
             f += "d"
         if c.close_after_reply:
@@ -301,7 +315,7 @@ class Server:
             f"psub={len(c.patterns)} ssub={len(c.shard_channels)} multi={multi} qbuf={qbuf} "
             f"qbuf-free={max(0, 20474 - qbuf) if qbuf else 0} argv-mem={sum(len(a) for a in c.argv) if c is caller else 0} "
             f"multi-mem=0 rbs=1024 rbp=0 obl={obl} oll={oll} omem={omem} tot-mem={tot_mem} "
-            f"events={events} cmd={cmd} user={c.user.decode('utf-8', 'replace')} redir=-1 resp={3 if c.resp3 else 2}"
+            f"events={events} cmd={cmd} user={c.user.decode('utf-8', 'replace')} redir={c.tracking.redirect if c.tracking is not None else -1} resp={3 if c.resp3 else 2}"
         )
 
     # -- the execution entry -----------------------------------------------------
@@ -408,6 +422,8 @@ class Server:
             discard_transaction(c)
             msg = err.msg[4:] if err.msg.startswith(b"ERR ") else err.msg
             err = Err(b"EXECABORT Transaction discarded because of: " + msg)
+        if c.tracking is not None and c.mstate is None:
+            c.tracking.caching = False  # resetClient: CLIENT CACHING lasts one command
         self.stat_total_error_replies += 1
         self.count_error(err.code)
         return err
@@ -442,6 +458,9 @@ class Server:
         dirty = self.dirty
         c.cmd = cmd
         c.argv = argv
+        if c.tracking is not None:
+            # Client-side caching: this tracking client is the current one.
+            self.tracking.before_call(c, depth)
         try:
             reply = cmd.handler(c, argv)
         except Err as e:
@@ -470,6 +489,12 @@ class Server:
             # As call() in Redis: after the command ran, so commands inside
             # EXEC and scripts show too, in execution order.
             self.feed_monitors(c, argv)
+        trk = self.tracking
+        if trk is not None and trk.current is not None:
+            # Client-side caching (tracking.py): remember the keys a read
+            # fetched; after the top-level command, the invalidations it
+            # caused to its own client follow its reply.
+            reply = trk.after_call(c, cmd, argv, reply, depth)
         return reply
 
     def finish_call(self, c: Client, argv: list[bytes], reply: Any, dirty_before: int, depth: int) -> None:

@@ -3,7 +3,10 @@
 Invariants (mirroring db.c / expire.c):
 * a key with a TTL is in ``expires`` exactly while it is in ``data``;
 * every change of a key goes through :meth:`Db.signal_modified` (directly or
-  via :meth:`set_key` / :meth:`delete`) so WATCH sees it;
+  via :meth:`set_key` / :meth:`delete`) so WATCH and client-side caching
+  see it; call sites may skip it while ``watched`` is empty, which is why
+  ``watched`` also holds ``tracking.TRACKING_MARK`` (no key, no watchers)
+  while any client tracks keys (server/tracking.py);
 * lazy expiry deletes a logically expired key on access and records a DEL
   (or UNLINK with ``lazyfree-lazy-expire``) in the current execution unit,
   before the command's own effect; a replica never deletes on its own and
@@ -112,9 +115,14 @@ class Db:
 
     def delete_expired(self, key: bytes) -> None:
         srv = self.srv
+        trk = srv.tracking
+        if trk is not None:  # client-side caching: invalidate after the event
+            trk.hold = True
         self.delete(key)
         srv.stat_expiredkeys += 1
         srv.notify(srv.NOTIFY_EXPIRED, b"expired", key, self.id)
+        if trk is not None:
+            trk.deleted_by_server(key)
         lazy = srv.cfg.lazyfree_lazy_expire
         srv.propagator.add(self.id, [b"UNLINK" if lazy else b"DEL", key])
 
@@ -158,7 +166,8 @@ class Db:
     # -- changes -------------------------------------------------------------
 
     def signal_modified(self, key: bytes) -> None:
-        """touchWatchedKey: invalidate transactions WATCHing ``key``."""
+        """signalModifiedKey: invalidate transactions WATCHing ``key``
+        (touchWatchedKey) and clients caching it (trackingInvalidateKey)."""
         w = self.watched.get(key)
         if w:
             for c, was_expired in w.items():
@@ -169,6 +178,9 @@ class Db:
                         continue
                     w[c] = False
                 c.dirty_cas = True
+        trk = self.srv.tracking
+        if trk is not None:
+            trk.invalidate_key(key)
 
     def set_key(self, key: bytes, value: Any, keepttl: bool = False) -> None:
         """setKey: store, drop the TTL unless KEEPTTL, signal WATCH."""

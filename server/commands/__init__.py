@@ -23,6 +23,7 @@ _FAMILIES = [
     "introspection",
     "server_cmds",
     "client_cmd",
+    "tracking_cmd",
     "debug",
     "zsets",
     "geo",

@@ -1094,15 +1094,31 @@ def evict_until_fits(srv: Server) -> Err | None:
         db, key = victim
         cost = _key_cost(db, key, db.data[key])
         t0 = time.perf_counter()
+        outer = prop.depth
+        if outer:
+            # Evicting from inside a command (CONFIG SET maxmemory): the key
+            # is still a unit of its own, emitted now as a bare DEL, not
+            # folded (and MULTI-wrapped) into the command's unit.
+            held = (prop.pending, prop.no_wrap)
+            prop.pending, prop.depth, prop.no_wrap = [], 0, False
         prop.begin_unit()
         try:
+            trk = srv.tracking
+            if trk is not None:
+                trk.hold = True
             db.delete(key)
+            if trk is not None:
+                # signalModifiedKey(NULL, ...): changed by no client, before the event
+                trk.deleted_by_server(key)
             meter.forget(cost)
             srv.stat_evictedkeys += 1
             srv.notify(srv.NOTIFY_EVICTED, b"evicted", key, db.id)
             prop.add(db.id, [b"UNLINK" if lazy else b"DEL", key])
         finally:
             prop.end_unit()
+            if outer:
+                prop.pending, prop.no_wrap = held
+                prop.depth = outer
         if threshold:
             ms = int((time.perf_counter() - t0) * 1000)
             if ms >= threshold:

@@ -636,13 +636,16 @@ def _flush_flags(argv: list[bytes]) -> None:
 def _empty_db(srv: Any, dbid: int) -> int:
     """emptyData for one db (-1: all): WATCHed keys that exist are touched
     (signalFlushedDb, done by Db.clear: once, as a second pass would dirty
-    the watchers of an already-expired key whose flag the first cleared) and
-    open SCAN snapshots are freed; returns the number of keys removed."""
+    the watchers of an already-expired key whose flag the first cleared),
+    open SCAN snapshots are freed and every tracking client is told that
+    all its keys are invalid; returns the number of keys removed."""
     dbs = srv.dbs if dbid < 0 else [srv.dbs[dbid]]
     removed = 0
     for db in dbs:
         removed += db.clear()
     _scan_state(srv).forget_db(*[db.id for db in dbs])
+    if srv.tracking is not None:  # signalFlushedDb -> trackingInvalidateKeysOnFlush
+        srv.tracking.invalidate_on_flush()
     return removed
 
 
