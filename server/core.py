@@ -194,7 +194,6 @@ class Server:
         self.stat_sync_partial_err = 0
         self.stat_io_reads_processed = 0
         self.stat_io_writes_processed = 0
-        self.stat_tracking_keys = 0
         self.errorstats = {}
         self.ops_samples: deque[tuple[float, int, int, int]] = deque(maxlen=16)
         for cmd in registry.all_commands():

@@ -223,7 +223,9 @@ class Db:
         if signal and self.watched:
             self.signal_modified(key)
 
-    def delete(self, key: bytes) -> bool:
+    def delete(self, key: bytes, signal: bool = True) -> bool:
+        """dbDelete, plus signalModifiedKey unless ``signal`` is False (the
+        caller signals later, in Redis's order)."""
         if key not in self.data:
             return False
         del self.data[key]
@@ -232,7 +234,7 @@ class Db:
             self.expires.pop(key, None)
         if self.strobj:
             self.strobj.pop(key, None)
-        if self.watched:
+        if signal and self.watched:
             self.signal_modified(key)
         return True
 

@@ -93,12 +93,6 @@ def conns(server: ServerProcess) -> Iterator[list[Conn]]:
         c.close()
 
 
-def _pending(reason: str) -> list[object]:
-    """Servers for a test that needs a change outside this task's files
-    (strict: it fails as soon as the change lands, so the mark goes too)."""
-    return [pytest.param("ambry", marks=pytest.mark.xfail(strict=True, reason=reason)), "redis"]
-
-
 def open_conn(server: ServerProcess, conns: list[Conn], resp3: bool = False) -> Conn:
     c = Conn(server, resp3)
     conns.append(c)
@@ -445,7 +439,7 @@ def test_tracking_table_max_keys_evicts_with_invalidations(server: ServerProcess
         w.cmd("CONFIG", "SET", "tracking-table-max-keys", "1000000")
 
 
-@pytest.mark.parametrize("server", _pending("INFO stats reads tracking.info (server_cmds.py)"), indirect=True)
+@pytest.mark.parametrize("server", ["ambry", "redis"], indirect=True)
 def test_info_tracking_fields(server: ServerProcess, conns: list[Conn]) -> None:
     t = open_conn(server, conns, resp3=True)
     t2 = open_conn(server, conns, resp3=True)
@@ -486,7 +480,7 @@ def test_client_list_flags_and_redir(server: ServerProcess, conns: list[Conn]) -
     assert " flags=N " in t.cmd("CLIENT", "INFO").decode()
 
 
-@pytest.mark.parametrize("server", _pending("RESET calls tracking.disable (connection.py)"), indirect=True)
+@pytest.mark.parametrize("server", ["ambry", "redis"], indirect=True)
 def test_reset_turns_tracking_off(server: ServerProcess, conns: list[Conn]) -> None:
     t = open_conn(server, conns)
     t.cmd("CLIENT", "TRACKING", "on", "BCAST")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..args import ERR_SYNTAX, get_ll, get_timeout_ms
 from ..client import NOREPLY, Client
 from ..registry import command
-from ..reply import OK, Err, Map, SetReply, Verbatim
+from ..reply import OK, Err, Verbatim
 from .help import help_reply
 from .server_cmds import update_gate
 
@@ -305,36 +305,6 @@ def client_no_evict(c: Client, argv: list[bytes]) -> Any:
     else:
         raise ERR_SYNTAX
     return OK
-
-
-def _tracking(c: Client) -> bool:
-    return bool(getattr(c, "tracking", False))
-
-
-@command("client|getredir")
-def client_getredir(c: Client, argv: list[bytes]) -> Any:
-    """CLIENT GETREDIR: the redirection id while tracking, else -1."""
-    if _tracking(c):
-        return int(getattr(c, "tracking_redirect", 0))
-    return -1
-
-
-@command("client|trackinginfo")
-def client_trackinginfo(c: Client, argv: list[bytes]) -> Any:
-    """CLIENT TRACKINGINFO: flags, redirect, prefixes."""
-    on = _tracking(c)
-    flags = [b"on" if on else b"off"]
-    if on:
-        opts = getattr(c, "tracking_flags", set())
-        for name in ("bcast", "optin", "caching-yes", "optout", "caching-no", "noloop", "broken_redirect"):
-            if name in opts:
-                flags.append(name.encode())
-    prefixes = sorted(getattr(c, "tracking_prefixes", ()) or ())
-    return Map([
-        (b"flags", SetReply(flags)),
-        (b"redirect", int(getattr(c, "tracking_redirect", 0)) if on else -1),
-        (b"prefixes", list(prefixes)),
-    ])
 
 
 @command("client|help")

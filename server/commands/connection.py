@@ -56,6 +56,10 @@ def reset(c: Client, argv: list[bytes]) -> Any:
     transactions.discard_transaction(c)
     transactions.unwatch_all(c)
     pubsub.unsubscribe_all(c)
+    if c.tracking is not None:
+        from ..tracking import disable
+
+        disable(c)
     if c.monitor:
         c.monitor = False
         if c in srv.monitors:

@@ -251,11 +251,13 @@ def _rename_generic(c: Client, argv: list[bytes], nx: bool) -> Any:
     if db.lookup_write(dst) is not None:
         if nx:
             return 0
-        db.delete(dst)
-    db.add(dst, v)
+        db.delete(dst, signal=False)
+    db.add(dst, v, signal=False)
     if when != -1:
         db.set_expire(dst, when)
-    db.delete(src)
+    db.delete(src)  # signalModifiedKey(src), then dst
+    if db.watched:
+        db.signal_modified(dst)
     if acc is not None:
         db.access[dst] = acc
     if mark:

@@ -39,6 +39,7 @@ from ..client import NOREPLY, Client
 from ..log import log
 from ..registry import command
 from ..reply import OK, Err, Map, Verbatim
+from ..tracking import info as tracking_info
 from ..util import bytes_to_human, cstr
 from .help import help_reply
 from .introspection import (
@@ -341,9 +342,7 @@ def _section_stats(srv: Server) -> list[tuple[str, Any]]:
         ("active_defrag_key_misses", 0),
         ("total_active_defrag_time", 0),
         ("current_active_defrag_time", 0),
-        ("tracking_total_keys", s.stat_tracking_keys),
-        ("tracking_total_items", 0),
-        ("tracking_total_prefixes", 0),
+        *zip(("tracking_total_keys", "tracking_total_items", "tracking_total_prefixes"), tracking_info(s), strict=True),
         ("unexpected_error_replies", s.stat_unexpected_error_replies),
         ("total_error_replies", s.stat_total_error_replies),
         ("dump_payload_sanitizations", s.stat_dump_payload_sanitizations),
