@@ -133,18 +133,38 @@ _DIGITS = bytes(len(str(i)) for i in range(65536))
 _digits_of = _DIGITS.__getitem__
 
 
-# RESP types hiredis returns as bytes or arrays but which Redis never takes
-# in a request: simple (+) and verbatim (=) strings, sets (~), pushes (>)
-# and attributes (|).  A cheap byte scan first; the exact check only when
-# one of those bytes occurs at all.
-def _foreign_types(data: bytes) -> bool:
+# RESP types hiredis returns like bulk strings or arrays but which Redis
+# never takes in a request: simple (+) and verbatim (=) strings, sets (~),
+# pushes (>) and attributes (|).  A line can only start with one of them
+# right after a CRLF; the byte scans are cheap, the CRLF ones run only when
+# the byte occurs at all (XRANGE's "+", XADD's "~" and XREADGROUP's ">" are
+# common arguments, so most hits are not type bytes).
+def _attribute_lines(data: bytes) -> bool:
+    return b"|" in data and b"\r\n|" in data
+
+
+def _lookalike_lines(data: bytes) -> bool:
     return (
         (b"+" in data and b"\r\n+" in data)
         or (b"=" in data and b"\r\n=" in data)
         or (b"~" in data and b"\r\n~" in data)
         or (b">" in data and b"\r\n>" in data)
-        or (b"|" in data and b"\r\n|" in data)
     )
+
+
+def _canonical_run(data: bytes, reqs: list[list[bytes]]) -> bool:
+    """``reqs`` re-framed as multibulk requests of bulk strings are exactly
+    ``data`` up to where they end: each starts with ``*`` where the sizes of
+    those before it say.  Without attributes (the only RESP that hiredis
+    reads longer than its canonical framing), a simple or verbatim string
+    makes a request shorter and a set or push starts with another byte, so
+    either shows here."""
+    pos = 0
+    for r in reqs:
+        if data[pos : pos + 1] != b"*":
+            return False
+        pos += _msg_size(r)
+    return pos == len(data)
 
 
 def _msg_size(args: list[bytes]) -> int:
@@ -205,9 +225,10 @@ class RequestParser:
         bad bytes, so the caller runs those first, as Redis does."""
         # hiredis checks lengths exactly as Redis does (string2ll: no sign,
         # no leading zero), but it parses all of RESP3: every argument must
-        # be a bulk string, and types it returns like bulk strings or arrays
-        # (see _foreign_types) send the chunk to the exact path.
-        if not self.slow and data[:1] == b"*" and not auth_required and not _foreign_types(data):
+        # be a bulk string, a chunk with attribute lines goes to the exact
+        # path, and one with other RESP3 look-alikes (see _lookalike_lines)
+        # is re-framed to prove it holds none.
+        if not self.slow and data[:1] == b"*" and not auth_required and not _attribute_lines(data):
             reader = self.reader
             reader.feed(data)
             start = len(out)
@@ -220,9 +241,7 @@ class RequestParser:
                             raise ValueError
                     out.append(req)  # "*0" yields [], which the caller skips
             except (hiredis.ProtocolError, ValueError, hiredis.ReplyError):
-                self.reader = hiredis.Reader()
-                consumed = sum(_msg_size(r) for r in out[start:])
-                self._enter_slow(data[consumed:], auth_required, out)
+                self._resume_exact(data, start, auth_required, out)
                 return
             # hiredis does not say how far it read (has_data() is False right
             # after a header line of a split request), so the chunk is on a
@@ -238,15 +257,27 @@ class RequestParser:
                     if data.endswith(b"$%d\r\n%s\r\n" % (len(arg), arg)) and data.startswith(
                         b"*%d\r\n" % len(last), len(data) - _msg_size(last)
                     ):
-                        return
-            consumed = sum(_msg_size(r) for r in out[start:])
-            self.reader = hiredis.Reader()
-            self._enter_slow(data[consumed:], auth_required, out)
+                        if not _lookalike_lines(data) or _canonical_run(data, out[start:]):
+                            return
+            self._resume_exact(data, start, auth_required, out)
             return
         if not self.slow:
             self._enter_slow(data, auth_required, out)
         else:
             self._feed_slow(data, auth_required, out)
+
+    def _resume_exact(self, data: bytes, start: int, auth_required: bool, out: list[list[bytes]]) -> None:
+        """Hand the rest of ``data`` to the exact path: after the requests
+        hiredis completed, whose canonical sizes say where they end -- unless
+        RESP3 look-alikes may have made one shorter, then from the start of
+        the chunk (nothing of it has run yet)."""
+        self.reader = hiredis.Reader()
+        if _lookalike_lines(data):
+            del out[start:]
+            consumed = 0
+        else:
+            consumed = sum(_msg_size(r) for r in out[start:])
+        self._enter_slow(data[consumed:] if consumed else data, auth_required, out)
 
     def _enter_slow(self, data: bytes, auth_required: bool, out: list[list[bytes]]) -> None:
         self.slow = True

@@ -105,3 +105,27 @@ def test_payloads_that_look_like_framing_split_anywhere(reqs: list[list[bytes]],
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
     chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
     assert _feed_all([c for c in chunks if c]) == reqs
+
+
+@pytest.mark.parametrize("args", [
+    [b"XRANGE", b"s", b"-", b"+"],
+    [b"XADD", b"s", b"MAXLEN", b"~", b"10", b"*", b"f", b"v"],
+    [b"XREADGROUP", b"GROUP", b"g", b"c", b"STREAMS", b"s", b">"],
+    [b"SET", b"k", b"=x"],
+])
+def test_arguments_that_look_like_resp3_types_stay_on_the_fast_path(args: list[bytes]) -> None:
+    p = RequestParser()
+    out: list[list[bytes]] = []
+    p.feed(_mb(*args) * 3, False, out)
+    assert out == [args] * 3
+    assert not p.slow
+
+
+def test_a_request_split_after_a_lookalike_argument_is_reassembled_exactly() -> None:
+    stream = _mb(b"XRANGE", b"s", b"-", b"+") + _mb(b"ECHO", b"+x")
+    for cut in range(1, len(stream)):
+        p = RequestParser()
+        out: list[list[bytes]] = []
+        p.feed(stream[:cut], False, out)
+        p.feed(stream[cut:], False, out)
+        assert out == [[b"XRANGE", b"s", b"-", b"+"], [b"ECHO", b"+x"]]
