@@ -45,8 +45,15 @@ API for command families
     (an ``Err`` instance, returned or raised, is an error reply), or
     ``NOT_SERVED`` to stay blocked (e.g. XREAD: no entry newer than the
     client's id).  Clients blocked on a key are offered it in the order they
-    blocked; the loop for a key stops once the key is gone or holds another
-    type.
+    blocked; the loop for a key stops once serving empties or replaces it
+    (a key found gone still visits every client, for ``on_gone``).
+
+``on_gone`` (keyword of ``block_for_keys``): ``(c) -> reply | NOT_SERVED``
+    signalDeletedKeyAsReady's side: when a ready key turns out to be gone
+    or to hold another type, a client blocked with ``on_gone`` is answered
+    what it returns (XREADGROUP: ``-UNBLOCKED the stream key no longer
+    exists``); the others stay blocked.  The key must have been signalled
+    (the keyspace signals deleted and overwritten keys clients wait on).
 
 ``signal_key_as_ready(db, key)``
     signalKeyAsReady.  ``Db.add`` and a ``Db.set_key`` creating a key call
@@ -142,7 +149,7 @@ class BlockState:
     """Why and how a client is blocked (Redis's ``c->bpop``)."""
 
     __slots__ = ("db", "keys", "timeout", "vtype", "serve", "timeout_reply", "data", "timer", "deadline",
-                 "active")
+                 "active", "on_gone")
 
     def __init__(
         self, db: Db, keys: list[bytes], timeout: int, vtype: bytes, serve: ServeFn | None,
@@ -158,6 +165,7 @@ class BlockState:
         self.timer: Any = None
         self.deadline = 0.0  # time.monotonic() of the timeout, for the timer
         self.active = True
+        self.on_gone: Callable[[Client], Any] | None = None
 
     def cancel(self, c: Client) -> None:
         """Forget the blocking without replying (disconnect, unblock); once."""
@@ -229,6 +237,7 @@ def block_for_keys(
     serve: ServeFn | None,
     timeout_reply: Any = NULL_ARRAY,
     data: Any = None,
+    on_gone: Callable[[Client], Any] | None = None,
 ) -> Any:
     """blockForKeys + blockClient; returns NOREPLY for the handler to return."""
     db = c.db
@@ -245,6 +254,7 @@ def block_for_keys(
             waiting[c] = None
         unique.append(key)
     st = BlockState(db, unique, timeout, vtype, serve, timeout_reply, data)
+    st.on_gone = on_gone
     c.blocked = st
     srv = c.srv
     srv.blocked_clients += 1
@@ -274,11 +284,12 @@ def signal_key_as_ready(db: Db, key: bytes) -> None:
 
 
 def scan_database_for_ready_keys(db: Db) -> None:
-    """scanDatabaseForReadyKeys (after SWAPDB): every blocked-on key that
-    exists now may serve its clients."""
+    """scanDatabaseForReadyKeys + scanDatabaseForDeletedStreams (after
+    SWAPDB): every blocked-on key that exists now may serve its clients,
+    and one that is gone may answer clients blocked with ``on_gone``."""
     data = db.data
-    for key in list(db.blocking_keys):
-        if key in data:
+    for key, waiting in list(db.blocking_keys.items()):
+        if key in data or any(c.blocked is not None and c.blocked.on_gone is not None for c in waiting):
             signal_key_as_ready(db, key)
 
 
@@ -310,9 +321,11 @@ def handle_clients_blocked_on_keys(srv: Server) -> None:
                 stop = False
                 try:
                     v = db.lookup_nostat(key)
-                    if v is None:
-                        stop = True
-                        reply: Any = NOT_SERVED
+                    if v is None or (st.on_gone is not None and type_name(v) != st.vtype):
+                        # Gone or replaced (unblockDeletedStreamReadgroupClients):
+                        # every waiting client is still visited for on_gone.
+                        gone = st.on_gone
+                        reply: Any = NOT_SERVED if gone is None else gone(c)
                     elif type_name(v) != st.vtype or st.serve is None:
                         reply = NOT_SERVED
                         if db.data.get(key) is not v:

@@ -91,6 +91,14 @@ class Server:
         self.propagator = Propagator()
         self._loading = False
         self.gate = False
+        # an LFU maxmemory-policy is on: key accesses update LFU counters
+        # (kept by commands.introspection from the config)
+        self.lfu = False
+        # ACL (server/acl.py; commands.acl_cmd.install sets ``acl``): while
+        # some user lacks +@all ~* &*, ``acl_restricted`` keeps the gate
+        # closed so every command reaches the permission check.
+        self.acl: Any = None
+        self.acl_restricted = False
         self.is_replica = False
         self.executing_primary_stream = False
         self.clock_offset_ns = time.time_ns() - time.perf_counter_ns()
@@ -144,6 +152,11 @@ class Server:
         # Set by the persistence layer: save an RDB now (SHUTDOWN, FLUSHALL
         # with save points); returns an error text or None.
         self.save_hook: Any = None
+        # Set by the persistence layer (server/rdb.py): the -MISCONF error
+        # while writes are refused after a failed background save
+        # (stop-writes-on-bgsave-error), and the start-up load coroutine.
+        self.misconf: Err | None = None
+        self.startup_load: Any = None
         self.reset_stats()
         self.stat_numconnections = 0
         self.port = self.cfg.port
@@ -217,6 +230,10 @@ class Server:
     # -- clients ---------------------------------------------------------------
 
     def auth_required(self) -> bool:
+        """authRequired's server half: the default user has a password or is off."""
+        acl = self.acl
+        if acl is not None:
+            return acl.auth_required()  # type: ignore[no-any-return]
         return bool(self.cfg.requirepass)
 
     def accept_client(self, c: Client) -> bool:
@@ -228,7 +245,9 @@ class Server:
                 c.transport.close()
             c.closed = True
             return False
-        if self.cfg.protected_mode and not self.cfg.requirepass and c.transport is not None:
+        if self.cfg.protected_mode and c.transport is not None and (
+            self.acl.default_nopass() if self.acl is not None else not self.cfg.requirepass
+        ):
             # Redis 7.0: with no password for the default user, only loopback
             # and unix-socket clients are served, whatever "bind" says.
             peer = c.transport.get_extra_info("peername")
@@ -358,11 +377,17 @@ class Server:
         return self.call(c, cmd, argv)
 
     def _process_checked(self, c: Client, cmd: registry.Command, argv: list[bytes], name: bytes) -> Any:
-        if not c.authenticated and not cmd.no_auth:
+        if not c.authenticated and not cmd.no_auth and self.auth_required():
             return self._reject(Err("NOAUTH Authentication required."), c, cmd)
         in_multi = c.mstate is not None
         if in_multi and cmd.no_multi:
             return self._reject(Err("ERR Command not allowed inside a transaction"), c, cmd)
+        if self.acl_restricted:
+            # ACLCheckAllPerm (NOPERM + an ACL LOG entry), where Redis 7.0's
+            # processCommand checks it: after NOAUTH and no-multi.
+            err = self.acl.check_command(c, cmd, argv)
+            if err is not None:
+                return self._reject(err, c, cmd)
         if self.cfg.maxmemory and not self.executing_primary_stream:
             # Eviction runs before every command; only commands that may grow
             # memory (or anything queued in MULTI) are refused when it fails.
@@ -371,6 +396,12 @@ class Server:
                 cmd.denyoom or (in_multi and name not in (b"exec", b"discard", b"quit", b"reset"))
             ):
                 return self._reject(err, c, cmd)
+        if self.misconf is not None and not c.is_primary_link and (
+            cmd.is_write or name == b"ping"
+            or (name == b"exec" and c.mstate and any(q.is_write for q, _ in c.mstate))
+        ):
+            # writeCommandsDeniedByDiskError (server/rdb.py keeps misconf).
+            return self._reject(self.misconf, c, cmd)
         if not c.resp3 and (c.channels or c.patterns or c.shard_channels) and name not in _PUBSUB_ALLOWED:
             return self._reject(
                 Err(
@@ -406,7 +437,10 @@ class Server:
 
     def update_gate(self) -> None:
         """Recompute ``gate`` after maxmemory, loading, pause or MONITOR change."""
-        self.gate = bool(self.cfg.maxmemory or self._loading or self.pause_type or self.monitors)
+        self.gate = bool(
+            self.cfg.maxmemory or self._loading or self.pause_type or self.monitors or self.acl_restricted
+            or self.misconf is not None
+        )
 
     def _reject(self, err: Err, c: Client, cmd: registry.Command | None = None) -> Err:
         """rejectCommand: count it, flag an open transaction; a rejected EXEC
@@ -734,6 +768,11 @@ class Server:
             self.servers.append(srv)
         for hook in self.startup_hooks:
             hook()
+        if self.startup_load is not None:
+            # Persistence (server/rdb.py): load the dataset before the cron
+            # starts; the listeners are open, so clients get -LOADING.  A
+            # damaged file raises SystemExit(1).
+            await self.startup_load()
         self.cron_handle = self.loop.call_later(1.0 / self.hz, self.cron)
         if cfg.port:
             log.notice("Ready to accept connections tcp")

@@ -29,6 +29,12 @@ NOTIFY_NEW = 1 << 13  # notify-keyspace-events "n" (dbAdd's "new" event)
 STR_UNENCODED = 1  # integer-looking text kept as embstr: INCRBYFLOAT's result
 STR_UNSHARED = 2  # a 0..9999 integer in an object of its own (COPY's dupStringObject)
 
+# Installed by commands.introspection: updateLFU on an access, and the stamp
+# of a new object, used while ``srv.lfu`` (an LFU maxmemory-policy) is on;
+# otherwise the access stamp is the LRU clock.
+LFU_TOUCH: Any = None
+LFU_INIT: Any = None
+
 WRONGTYPE = Err("WRONGTYPE Operation against a key holding the wrong kind of value")
 
 # Python type of a value -> Redis type name.  Later types register here.
@@ -138,7 +144,10 @@ class Db:
                 srv.notify(NOTIFY_KEY_MISS, b"keymiss", key, self.id)
             return None
         srv.stat_keyspace_hits += 1
-        self.access[key] = srv.lru_clock
+        if srv.lfu:
+            LFU_TOUCH(srv, self, key)
+        else:
+            self.access[key] = srv.lru_clock
         return v
 
     def lookup_write(self, key: bytes) -> Any:
@@ -148,8 +157,20 @@ class Db:
             return None
         if key in self.expires and self.expire_if_needed(key):
             return None
-        self.access[key] = self.srv.lru_clock
+        srv = self.srv
+        if srv.lfu:
+            LFU_TOUCH(srv, self, key)
+        else:
+            self.access[key] = srv.lru_clock
         return v
+
+    def touch(self, key: bytes) -> None:
+        """The access stamp update of a lookup (LRU clock, or updateLFU)."""
+        srv = self.srv
+        if srv.lfu:
+            LFU_TOUCH(srv, self, key)
+        else:
+            self.access[key] = srv.lru_clock
 
     def lookup_nostat(self, key: bytes) -> Any:
         """Existence checks that must not touch stats or LRU (OBJECT, TYPE...)."""
@@ -183,15 +204,18 @@ class Db:
             trk.invalidate_key(key)
 
     def set_key(self, key: bytes, value: Any, keepttl: bool = False) -> None:
-        """setKey: store, drop the TTL unless KEEPTTL, signal WATCH."""
+        """setKey: store, drop the TTL unless KEEPTTL, signal WATCH.  Clients
+        blocked on the key are signalled both by dbAdd and (for XREADGROUP's
+        sake, signalDeletedKeyAsReady) by dbOverwrite.  Under an LFU policy
+        an overwritten key keeps its counter, as dbOverwrite does."""
         srv = self.srv
-        # dbAdd of a new key signals clients blocked on it (not dbOverwrite).
-        ready = self.blocking_keys and key in self.blocking_keys and key not in self.data
-        if srv.cfg.notify_keyspace_events & NOTIFY_NEW and key not in self.data:
-            self.data[key] = value
+        data = self.data
+        new = key not in data
+        if new and srv.cfg.notify_keyspace_events & NOTIFY_NEW:
+            data[key] = value
             srv.notify(NOTIFY_NEW, b"new", key, self.id)
-        self.data[key] = value
-        if ready:
+        data[key] = value
+        if self.blocking_keys and key in self.blocking_keys:
             from .blocking import signal_key_as_ready
 
             signal_key_as_ready(self, key)
@@ -199,7 +223,10 @@ class Db:
             self.expires.pop(key, None)
         if self.strobj:
             self.strobj.pop(key, None)
-        self.access[key] = self.srv.lru_clock
+        if not srv.lfu:
+            self.access[key] = srv.lru_clock
+        elif new:
+            self.access[key] = LFU_INIT()
         if self.watched:
             self.signal_modified(key)
 
@@ -217,7 +244,7 @@ class Db:
         srv = self.srv
         if srv.cfg.notify_keyspace_events & NOTIFY_NEW:
             srv.notify(NOTIFY_NEW, b"new", key, self.id)
-        self.access[key] = self.srv.lru_clock
+        self.access[key] = LFU_INIT() if srv.lfu else srv.lru_clock
         if self.strobj:
             self.strobj.pop(key, None)
         if signal and self.watched:
@@ -236,6 +263,11 @@ class Db:
             self.strobj.pop(key, None)
         if signal and self.watched:
             self.signal_modified(key)
+        if self.blocking_keys and key in self.blocking_keys:
+            # signalDeletedKeyAsReady: XREADGROUP clients are told
+            from .blocking import signal_key_as_ready
+
+            signal_key_as_ready(self, key)
         return True
 
     def set_expire(self, key: bytes, when_ms: int) -> None:
@@ -249,8 +281,10 @@ class Db:
         return self.expires.pop(key, None) is not None
 
     def clear(self) -> int:
-        """Empty the db (FLUSHDB); watched keys that existed are touched."""
+        """Empty the db (FLUSHDB); watched keys that existed are touched and
+        clients blocked on them signalled (signalDeletedKeyAsReady)."""
         n = len(self.data)
+        gone = [k for k in self.blocking_keys if k in self.data] if self.blocking_keys else []
         if self.watched:
             for key, w in self.watched.items():
                 if key in self.data:
@@ -264,6 +298,11 @@ class Db:
         self.access = {}
         self.strobj = {}
         self.avg_ttl = 0
+        if gone:
+            from .blocking import signal_key_as_ready
+
+            for key in gone:
+                signal_key_as_ready(self, key)
         return n
 
     def random_key(self) -> bytes | None:

@@ -335,10 +335,13 @@ class InProcess:
     def __init__(self) -> None:
         import ambry.server.commands as cmds
         from ambry.server.client import Client
+        from ambry.server.config import Config
         from ambry.server.core import Server
 
         self._client_cls = Client
-        self.srv = Server()
+        cfg = Config()
+        cfg.apply_args(["--save", ""])  # as the real test servers: no RDB from FLUSHALL/SHUTDOWN
+        self.srv = Server(cfg)
         cmds.install(self.srv)
         self.client = self.new_client()
 

@@ -266,6 +266,14 @@ class Replay:
                 out.replies.append(render(parse_reply(ip.encode(reply), 0)[0]))
             except TypeError:  # NOREPLY and the like
                 out.replies.append(repr(reply))
+            k = len(out.replies) - 1
+            if k < len(row.replies):
+                # An id Redis generated from its clock (XADD *): later
+                # inputs of this and following rows name it, so they must
+                # name ours.
+                theirs, ours = row.replies[k].encode(), out.replies[k].encode()
+                if theirs != ours and _ID.fullmatch(theirs) and _ID.fullmatch(ours):
+                    self.value_map[theirs] = ours
         out.t1 = int(time.time() * 1000)
         out.recorded = [list(c) for c in self.sink.commands[start:]]
         m = WAIT.search(row.note)

@@ -145,8 +145,7 @@ def test_allkeys_lru_keeps_recently_used_keys(server_factory: Factory, kind: str
 
 
 @pytest.mark.parametrize("kind", [
-    pytest.param("ambry", marks=pytest.mark.xfail(
-        strict=True, reason="key lookups must update LFU counters under an LFU policy (keyspace.py)")),
+    "ambry",
     "redis",
 ], indirect=True)
 def test_allkeys_lfu_keeps_frequently_used_keys(server_factory: Factory, kind: str) -> None:

@@ -29,6 +29,8 @@ _FAMILIES = [
     "geo",
     "sets",
     "hashes",
+    "streams",
+    "persistence_cmd",
 ]
 
 for _name in _FAMILIES:

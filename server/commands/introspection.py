@@ -45,7 +45,7 @@ import weakref
 from bisect import insort
 from typing import TYPE_CHECKING, Any
 
-from .. import registry
+from .. import keyspace, registry
 from ..args import ERR_SYNTAX, get_ll
 from ..client import Client
 from ..keyspace import STR_UNENCODED
@@ -1157,7 +1157,21 @@ def _schedule_more(srv: Server, ev: _Evictor) -> None:
     loop.call_soon(proc)
 
 
+def lfu_init() -> int:
+    """A new object's access stamp under an LFU policy (createObject)."""
+    return (lfu_time_minutes() << 8) | LFU_INIT_VAL
+
+
 def install(srv: Server) -> None:
-    """Fresh per-server memory and eviction state."""
+    """Fresh per-server memory and eviction state; key accesses update LFU
+    counters (``srv.lfu``) while the maxmemory-policy is an LFU one."""
     _METERS[srv] = _MemMeter()
     _EVICTORS[srv] = _Evictor()
+    keyspace.LFU_TOUCH = lfu_touch
+    keyspace.LFU_INIT = lfu_init
+
+    def follow_policy(old: Any = None, new: Any = None) -> None:
+        srv.lfu = maxmemory_policy(srv).endswith("-lfu")
+
+    follow_policy()
+    srv.cfg.add_hook("maxmemory-policy", follow_policy)

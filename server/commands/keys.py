@@ -665,21 +665,20 @@ def flushdb(c: Client, argv: list[bytes]) -> Any:
 
 @command("flushall")
 def flushall(c: Client, argv: list[bytes]) -> Any:
-    """FLUSHALL [ASYNC|SYNC] (flushAllDataAndResetRDB): dirty grows by the
-    keys removed plus one; with save points configured Redis also saves an
-    RDB right away (the server's ``after_flushall`` hook) without resetting
-    dirty; always propagated verbatim."""
+    """FLUSHALL [ASYNC|SYNC] (flushAllDataAndResetRDB, 7.0.15): dirty grows
+    by the keys removed; the persistence layer's ``after_flushall`` hook
+    stops a saving child and, with save points configured, saves an RDB
+    right away -- a successful save resets dirty, as rdbSave does (checked
+    against redis-server: INFO rdb_changes_since_last_save is 0 after it).
+    Always propagated verbatim (forceCommandPropagation)."""
     _flush_flags(argv)
     srv = c.srv
     srv.dirty += _empty_db(srv, -1)
     hook = getattr(srv, "after_flushall", None)
     if hook is not None:
-        saved = srv.dirty
-        hook()
-        srv.dirty = saved
+        hook()  # server/rdb.py: kill the RDB child, save when save points exist
     c.prevent_prop = True
     srv.propagator.add(c.db.id, list(argv))
-    srv.dirty += 1
     return OK
 
 

@@ -745,6 +745,8 @@ def _push(c: Client, argv: list[bytes], where: int, xx: bool) -> Any:
     lv = db.data.get(key)
     if lv is None or key in db.expires:
         lv = db.lookup_write(key)
+    elif c.srv.lfu:
+        db.touch(key)
     else:
         db.access[key] = c.srv.lru_clock
     if lv is None:

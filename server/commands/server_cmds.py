@@ -264,26 +264,14 @@ def _section_memory(srv: Server) -> list[tuple[str, Any]]:
 
 
 def _section_persistence(srv: Server) -> list[tuple[str, Any]]:
-    """The idle persistence section (the RDB/AOF subsystem provides the live one)."""
-    return [
-        ("loading", 1 if srv.loading else 0),
-        ("async_loading", 0),
-        ("current_cow_peak", 0),
-        ("current_cow_size", 0),
-        ("current_cow_size_age", 0),
-        ("current_fork_perc", "0.00"),
-        ("current_save_keys_processed", 0),
-        ("current_save_keys_total", 0),
-        ("rdb_changes_since_last_save", srv.dirty),
-        ("rdb_bgsave_in_progress", 0),
-        ("rdb_last_save_time", srv.last_save),
-        ("rdb_last_bgsave_status", "ok"),
-        ("rdb_last_bgsave_time_sec", -1),
-        ("rdb_current_bgsave_time_sec", -1),
-        ("rdb_saves", 0),
-        ("rdb_last_cow_size", 0),
-        ("rdb_last_load_keys_expired", 0),
-        ("rdb_last_load_keys_loaded", 0),
+    """The persistence section: the RDB fields from server/rdb.py (its
+    ``loading_*`` lines end the section while loading); the AOF fields are
+    the idle ones until the AOF subsystem provides them."""
+    from .. import rdb
+
+    head: list[tuple[str, Any]] = rdb.info_rdb_fields(srv)
+    tail: list[tuple[str, Any]] = rdb.info_loading_fields(srv)
+    return head + [
         ("aof_enabled", 1 if srv.cfg.appendonly else 0),
         ("aof_rewrite_in_progress", 0),
         ("aof_rewrite_scheduled", 0),
@@ -296,7 +284,7 @@ def _section_persistence(srv: Server) -> list[tuple[str, Any]]:
         ("aof_last_cow_size", 0),
         ("module_fork_in_progress", 0),
         ("module_fork_last_cow_size", 0),
-    ]
+    ] + tail
 
 
 def _section_stats(srv: Server) -> list[tuple[str, Any]]:

@@ -637,12 +637,15 @@ def incr(c: Client, argv: list[bytes]) -> Any:
     if type(v) is int and v < LLONG_MAX and key not in db.expires:
         v += 1
         db.data[key] = v
-        db.access[key] = db.srv.lru_clock
+        srv = db.srv
+        if srv.lfu:
+            db.touch(key)
+        else:
+            db.access[key] = srv.lru_clock
         if db.strobj:
             db.strobj.pop(key, None)
         if db.watched:
             db.signal_modified(key)
-        srv = c.srv
         if srv.cfg.notify_keyspace_events:
             srv.notify(NOTIFY_STRING, b"incrby", key, db.id)
         srv.dirty += 1
