@@ -1603,6 +1603,13 @@ class Config:
             d = entry.directive
             if not d.flags & MULTI_ARG and len(argv) != 2:
                 raise _Invalid("wrong number of arguments")
+            if d.flags & MULTI_ARG and len(argv) == 2 and argv[1]:
+                # One non-empty argument to a multi-argument directive is
+                # split again (--save "900 1", --bind "a b"), as Redis 7.0 does.
+                split = sdssplitargs(argv[1])
+                if split is None:
+                    raise _Invalid("Unbalanced quotes in configuration line")
+                argv = [argv[0], *split]
             d.assign(self, d.parse(self, argv[1:]))
             return
         dep = _DEPRECATED.get(name)

@@ -124,23 +124,6 @@ def run_both(redis: ServerProcess, ambry: ServerProcess, scenario: Scenario) -> 
     return ours
 
 
-def _deleted_keys_unblock() -> bool:
-    """Whether this build tells blocked XREADGROUP clients that their key
-    was deleted: the keyspace must signal deleted keys to server/blocking.py
-    (signalDeletedKeyAsReady), see the streams report."""
-    ip = InProcess()
-    ip.call("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
-    c = ip.new_client()
-    ip.call("XREADGROUP", "GROUP", "g", "c", "BLOCK", 0, "STREAMS", "s", ">", client=c)
-    ip.call("DEL", "s")
-    return c.blocked is None
-
-
-needs_deleted_key_signal = pytest.mark.skipif(
-    not _deleted_keys_unblock(), reason="the keyspace does not signal deleted keys to blocked clients yet"
-)
-
-
 # -- blocking XREAD -------------------------------------------------------------------------------
 
 
@@ -305,7 +288,6 @@ def test_xreadgroup_blocked_on_a_destroyed_group(redis: ServerProcess, ambry: Se
     run_both(redis, ambry, sc)
 
 
-@needs_deleted_key_signal
 def test_xreadgroup_blocked_on_a_deleted_or_replaced_key(redis: ServerProcess, ambry: ServerProcess) -> None:
     removals = [("DEL", "s"), ("UNLINK", "s"), ("SET", "s", "x"), ("FLUSHALL",), ("FLUSHDB",),
                 ("RENAME", "s", "t"), ("MOVE", "s", "1"), ("SWAPDB", "0", "2"), ("PEXPIRE", "s", "1")]
