@@ -20,6 +20,7 @@ from .registry import BY_NAME as _BY_NAME
 from .reply import _BULK_HDR, _INT_CACHE, Err, Push, Status, encode
 
 _perf_ns = time.perf_counter_ns
+_STATIC_REPLY_BUF = 16 * 1024  # PROTO_REPLY_CHUNK_BYTES: not counted by the output limits
 
 if TYPE_CHECKING:
     from .core import Server
@@ -311,6 +312,8 @@ class Client(asyncio.Protocol):
             out.clear()
             t = self.transport
             if t is not None and not self.closed:
+                if len(data) > _STATIC_REPLY_BUF and self.check_output_limits(len(data) - _STATIC_REPLY_BUF):
+                    return  # one batch alone past the limit: nothing is sent, as in Redis
                 t.write(data)
                 self.tot_net_out += len(data)
                 srv = self.srv
@@ -321,11 +324,15 @@ class Client(asyncio.Protocol):
         if self.close_after_reply and not self.closed:
             self.transport_close()
 
-    def check_output_limits(self) -> None:
+    def check_output_limits(self, pending: int = 0) -> bool:
+        """closeClientOnOutputBufferLimitReached: True when the client was
+        closed.  ``pending`` is reply data not yet handed to the transport
+        beyond the 16 KB Redis keeps in its static buffer (counted as Redis
+        counts its reply list, before anything is written)."""
         t = self.transport
         if t is None:
-            return
-        used = t.get_write_buffer_size()
+            return False
+        used = t.get_write_buffer_size() + pending
         cls = self.output_class()
         hard, soft, secs = self.srv.cfg.client_output_buffer_limit[cls]
         over = False
@@ -345,6 +352,7 @@ class Client(asyncio.Protocol):
             )
             self.srv.stat_client_outbuf_limit_disconnections += 1
             self.transport_close(abort=True)
+        return over
 
     def output_class(self) -> str:
         if self.is_replica:

@@ -374,3 +374,29 @@ def test_pubsub_output_buffer_limit_disconnects_a_slow_subscriber(server: Server
             assert f.read() == frame(False, b"message", b"ch", b"%d" % i + b"y" * 60000)
     finally:
         p.cmd("CONFIG", "SET", "client-output-buffer-limit", "pubsub 33554432 8388608 60")
+
+
+def test_one_message_past_the_hard_limit_disconnects_before_sending(server: ServerProcess,
+                                                                    conns: list[Conn]) -> None:
+    """Redis counts a reply against the limits as it queues it (beyond its
+    16 KB static buffer): a single message over the hard limit closes the
+    subscriber at once and nothing of it is sent."""
+    p = open_conn(server, conns)
+    assert p.cmd("CONFIG", "SET", "client-output-buffer-limit", "pubsub 1048576 0 0") == OK
+    try:
+        s = open_conn(server, conns)
+        assert s.cmd("SUBSCRIBE", "ch") == frame(False, b"subscribe", b"ch", 1)
+        assert p.cmd("PUBLISH", "ch", b"a" * 500_000) == b":1\r\n"
+        assert s.read() == frame(False, b"message", b"ch", b"a" * 500_000)
+        p.cmd("PUBLISH", "ch", b"b" * 2_000_000)
+        s.raw.sock.settimeout(5)
+        got = b""
+        while True:
+            chunk = s.raw.sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        assert got == b""
+        assert p.cmd("PUBSUB", "NUMSUB", "ch") == b"*2\r\n$2\r\nch\r\n:0\r\n"
+    finally:
+        p.cmd("CONFIG", "SET", "client-output-buffer-limit", "pubsub 33554432 8388608 60")
