@@ -153,17 +153,16 @@ def _lookalike_lines(data: bytes) -> bool:
 
 
 def _canonical_run(data: bytes, reqs: list[list[bytes]]) -> bool:
-    """``reqs`` re-framed as multibulk requests of bulk strings are exactly
-    ``data`` up to where they end: each starts with ``*`` where the sizes of
-    those before it say.  Without attributes (the only RESP that hiredis
-    reads longer than its canonical framing), a simple or verbatim string
-    makes a request shorter and a set or push starts with another byte, so
-    either shows here."""
+    """``data`` is exactly ``reqs`` encoded as multibulk requests of bulk
+    strings, back to back: then Redis's parser reads the same requests.
+    (A simple or verbatim string, a set or a push looks like a bulk string
+    or an array once hiredis has parsed it; re-encoding tells.)"""
     pos = 0
     for r in reqs:
-        if data[pos : pos + 1] != b"*":
+        enc = b"*%d\r\n" % len(r) + b"".join([b"$%d\r\n%s\r\n" % (len(a), a) for a in r])
+        if not data.startswith(enc, pos):
             return False
-        pos += _msg_size(r)
+        pos += len(enc)
     return pos == len(data)
 
 
@@ -175,7 +174,7 @@ def _msg_size(args: list[bytes]) -> int:
         digits = sum(map(_digits_of, lens))
     except IndexError:
         digits = sum(len(str(la)) for la in lens)
-    return len(b"*%d\r\n" % n) + 5 * n + digits + sum(lens)
+    return 3 + (_DIGITS[n] if n < 65536 else len(str(n))) + 5 * n + digits + sum(lens)
 
 
 class RequestParser:
@@ -250,7 +249,15 @@ class RequestParser:
             # its size says it starts.  Otherwise a request is split across
             # reads and the Python path takes over from where the complete
             # ones ended.
-            if len(out) > start and data[-1] == 10 and not reader.has_data():
+            got = len(out) - start
+            if got == 1 and data[-1] == 10:
+                # One request (the unpipelined case): it is the whole chunk
+                # exactly when its canonical size is the chunk's.
+                if _msg_size(out[-1]) == len(data) and (
+                    not _lookalike_lines(data) or _canonical_run(data, out[start:])
+                ):
+                    return
+            elif got and data[-1] == 10 and not reader.has_data():
                 last = out[-1]
                 if last:
                     arg = last[-1]

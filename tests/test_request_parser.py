@@ -129,3 +129,15 @@ def test_a_request_split_after_a_lookalike_argument_is_reassembled_exactly() -> 
         p.feed(stream[:cut], False, out)
         p.feed(stream[cut:], False, out)
         assert out == [[b"XRANGE", b"s", b"-", b"+"], [b"ECHO", b"+x"]]
+
+
+def test_simple_strings_hidden_by_a_partial_request_of_the_same_length_are_refused() -> None:
+    """Seven "+x" arguments make the request 21 bytes shorter than its
+    canonical framing, and a partial request of exactly 21 bytes follows
+    (ending like the last argument): only re-encoding shows the request is
+    not what Redis would read."""
+    data = b"*9\r\n$4\r\nECHO\r\n" + b"+x\r\n" * 7 + b"$10\r\nabcdefghij\r\n" + b"*2\r\n$10\r\nabcdefghij\r\n"
+    p = RequestParser()
+    with pytest.raises(ProtocolError) as ei:
+        p.feed(data, False, [])
+    assert ei.value.reply == "Protocol error: expected '$', got '+'"
