@@ -29,7 +29,12 @@ def _daemonize() -> None:
 
 
 def build_config(argv: list[str]) -> Config:
+    """The configuration from the command line (and the files it names);
+    ``user`` lines are checked as they are read, as Redis does."""
+    from .acl import validate_user_directive
+
     cfg = Config()
+    cfg.validate_user = lambda a: validate_user_directive(a, cfg.users)
     cfg.apply_args(argv)
     return cfg
 

@@ -30,6 +30,7 @@ _FAMILIES = [
     "sets",
     "hashes",
     "streams",
+    "acl_cmd",
     "persistence_cmd",
 ]
 

@@ -64,10 +64,10 @@ def _unknown_type(name: bytes) -> Err:
 
 
 def _user_exists(srv: Server, name: bytes) -> bool:
-    """ACLGetUserByName: the ACL subsystem's answer when present, else only ``default``."""
-    fn = getattr(srv, "acl_get_user", None)
-    if fn is not None:
-        return fn(name) is not None
+    """ACLGetUserByName for CLIENT KILL USER: the ACL users (only ``default``
+    on a server without the ACL subsystem installed)."""
+    if srv.acl is not None:
+        return srv.acl.get_user(name) is not None
     return name == b"default"
 
 

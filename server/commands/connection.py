@@ -1,8 +1,11 @@
-"""Connection commands: PING, ECHO, SELECT, QUIT, RESET, HELLO, AUTH."""
+"""Connection commands: PING, ECHO, SELECT, QUIT, RESET, HELLO, AUTH.
+
+AUTH and HELLO AUTH authenticate against the ACL users (server/acl.py):
+``AUTH <password>`` is ``AUTH default <password>``, and a failure is an ACL
+LOG entry with reason ``auth``."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from ..args import get_ll
@@ -76,22 +79,18 @@ def reset(c: Client, argv: list[bytes]) -> Any:
     return Status(b"RESET")
 
 
-def _check_password(c: Client, user: bytes, password: bytes) -> bool:
-    req = c.srv.cfg.requirepass
-    if user != b"default":
-        return False
-    if not req:
-        return True
-    return hmac.compare_digest(req.encode() if isinstance(req, str) else req, password)
+_WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 
 
 @command("auth")
 def auth(c: Client, argv: list[bytes]) -> Any:
+    """AUTH [username] password (authCommand)."""
     if len(argv) > 3:
         raise Err("ERR syntax error")
-    srv = c.srv
+    acl = c.srv.acl
     if len(argv) == 2:
-        if not srv.cfg.requirepass:
+        # The old form, for the default user, needs it to have a password.
+        if acl.default_nopass():
             raise Err(
                 "ERR AUTH <password> called without any password configured for the default user. "
                 "Are you sure your configuration is correct?"
@@ -99,11 +98,9 @@ def auth(c: Client, argv: list[bytes]) -> Any:
         user, pw = b"default", argv[1]
     else:
         user, pw = argv[1], argv[2]
-    if _check_password(c, user, pw):
-        c.authenticated = True
-        c.user = user
+    if acl.authenticate(c, user, pw):
         return OK
-    raise Err("WRONGPASS invalid username-password pair or user is disabled.")
+    raise Err(_WRONGPASS)
 
 
 @command("hello")
@@ -134,10 +131,8 @@ def hello(c: Client, argv: list[bytes]) -> Any:
             raise Err(f"ERR Syntax error in HELLO option '{argv[i].decode('utf-8', 'replace')}'")
     if auth_user is not None:
         assert auth_pass is not None
-        if not _check_password(c, auth_user, auth_pass):
-            raise Err("WRONGPASS invalid username-password pair or user is disabled.")
-        c.authenticated = True
-        c.user = auth_user
+        if not srv.acl.authenticate(c, auth_user, auth_pass):
+            raise Err(_WRONGPASS)
     if not c.authenticated:
         raise Err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
                   "AUTH <user> <pass> option can be used to authenticate the client and select the "

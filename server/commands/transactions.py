@@ -170,6 +170,15 @@ def exec_(c: Client, argv: list[bytes]) -> Any:
     try:
         for i, (cmd, qargv) in enumerate(queue):
             state.pos = i
+            if srv.acl_restricted:
+                # execCommand re-checks each queued command: the rules may
+                # have changed since it was queued.
+                err = srv.acl.exec_check(c, cmd, qargv)
+                if err is not None:
+                    srv.stat_total_error_replies += 1
+                    srv.count_error(err.code)
+                    replies.append(err)
+                    continue
             if srv.is_replica and cmd.is_write and srv.cfg.replica_read_only and not c.is_primary_link:
                 replies.append(Err("READONLY You can't write against a read only replica."))
                 continue
