@@ -157,6 +157,13 @@ class Server:
         # (stop-writes-on-bgsave-error), and the start-up load coroutine.
         self.misconf: Err | None = None
         self.startup_load: Any = None
+        # AOF hook (server/aof.py): ``aof_pending`` is set while effects wait
+        # in the AOF buffer; Client.flush then calls ``aof_flush`` before any
+        # reply is written (Redis writes the AOF in beforeSleep, before it
+        # writes to clients), so appendfsync always never acknowledges a
+        # write that is not on disk.
+        self.aof_pending = False
+        self.aof_flush: Any = None
         self.reset_stats()
         self.stat_numconnections = 0
         self.port = self.cfg.port
@@ -500,6 +507,9 @@ class Server:
             reply = e
         dur = (_perf_ns() - t0) // 1000
         prop.depth = depth
+        rd = cmd.redact
+        if rd is not None:
+            rd(argv)
         if (
             type(reply) is Err
             or c.prevent_prop

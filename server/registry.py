@@ -106,6 +106,7 @@ class Command:
         "may_replicate",
         "movablekeys",
         "inline",
+        "redact",
         # statistics (INFO commandstats)
         "calls",
         "usec",
@@ -160,6 +161,9 @@ class Command:
         # Client.run_requests may run it through its inlined call(): not a
         # container, not blocking, not changing the caller's mode.
         self.inline = not self.blocking and fullname not in CLIENT_MODE_COMMANDS
+        # redactClientCommandArgument: ``redact(argv)`` blanks secrets in
+        # place once the handler ran, before SLOWLOG and MONITOR see argv
+        self.redact: Callable[[list[bytes]], None] | None = None
         self.calls = 0
         self.usec = 0
         self.rejected_calls = 0
@@ -307,6 +311,19 @@ def lookup(argv: list[bytes]) -> Command | None:
     if cmd is None or not cmd.subcommands or len(argv) < 2:
         return cmd
     return cmd.subcommands.get(argv[1].lower())
+
+
+REDACTED = b"(redacted)"
+
+
+def redact_from(first: int) -> Callable[[list[bytes]], None]:
+    """A redactor blanking every argument from ``first`` on (AUTH, ACL SETUSER)."""
+
+    def redact(argv: list[bytes]) -> None:
+        for i in range(first, len(argv)):
+            argv[i] = REDACTED
+
+    return redact
 
 
 def lookup_name(name: bytes) -> Command | None:

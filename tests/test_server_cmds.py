@@ -710,3 +710,20 @@ def test_latency_hook_follows_config(inproc: InProcess) -> None:
 def test_client_info_shows_the_running_command(inproc: InProcess) -> None:
     line = text(inproc.call("CLIENT", "INFO"))
     assert " cmd=client|info " in line
+
+
+def test_secrets_are_redacted_in_the_slow_log(inproc: InProcess) -> None:
+    """redactClientCommandArgument, as redis-server 7.0.15 shows it."""
+    inproc.call("CONFIG", "SET", "slowlog-log-slower-than", 0)
+    inproc.call("AUTH", "foo", "bar")
+    inproc.call("HELLO", "3", "SETNAME", "auth", "AUTH", "default", "pw")
+    inproc.call("ACL", "SETUSER", "u", "on", ">secret", "+get")
+    inproc.call("CONFIG", "SET", "masterauth", "xyz", "hz", "11")
+    entries = inproc.call("SLOWLOG", "GET", 4)
+    args = [e[3] for e in entries]
+    assert args == [
+        [b"CONFIG", b"SET", b"masterauth", b"(redacted)", b"hz", b"11"],
+        [b"ACL", b"SETUSER", b"(redacted)", b"(redacted)", b"(redacted)", b"(redacted)"],
+        [b"HELLO", b"3", b"SETNAME", b"auth", b"AUTH", b"(redacted)", b"(redacted)"],
+        [b"AUTH", b"(redacted)", b"(redacted)"],
+    ]

@@ -257,3 +257,5 @@ def install(srv: Server) -> None:
     acl.load_at_startup()
     acl.changed()
 
+
+registry.lookup_name(b"acl|setuser").redact = registry.redact_from(2)  # type: ignore[union-attr]

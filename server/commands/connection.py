@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import registry
 from ..args import get_ll
 from ..client import Client
 from ..registry import command
@@ -155,3 +156,23 @@ def hello(c: Client, argv: list[bytes]) -> Any:
             (b"modules", []),
         ]
     )
+
+
+def _redact_hello(argv: list[bytes]) -> None:
+    """HELLO ... AUTH username password: the two credentials."""
+    n = len(argv)
+    j = 2
+    while j < n:
+        opt = argv[j].lower()
+        more = n - 1 - j
+        if opt == b"auth" and more >= 2:
+            argv[j + 1] = argv[j + 2] = registry.REDACTED
+            j += 3
+        elif opt == b"setname" and more:
+            j += 2
+        else:
+            break
+
+
+registry.BY_NAME[b"auth"].redact = registry.redact_from(1)
+registry.BY_NAME[b"hello"].redact = _redact_hello

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from .. import registry
 from ..args import ERR_SYNTAX, get_ll
 from ..client import NOREPLY, Client
+from ..config import Config
 from ..log import log
 from ..registry import command
 from ..reply import OK, Err, Map, Verbatim
@@ -264,27 +265,17 @@ def _section_memory(srv: Server) -> list[tuple[str, Any]]:
 
 
 def _section_persistence(srv: Server) -> list[tuple[str, Any]]:
-    """The persistence section: the RDB fields from server/rdb.py (its
-    ``loading_*`` lines end the section while loading); the AOF fields are
-    the idle ones until the AOF subsystem provides them."""
-    from .. import rdb
+    """The persistence section: the RDB fields from server/rdb.py, the AOF
+    fields from server/aof.py (its ``aof_current_size``... lines while AOF
+    is on), and the ``loading_*`` lines ending the section while loading."""
+    from .. import aof, rdb
 
     head: list[tuple[str, Any]] = rdb.info_rdb_fields(srv)
     tail: list[tuple[str, Any]] = rdb.info_loading_fields(srv)
-    return head + [
-        ("aof_enabled", 1 if srv.cfg.appendonly else 0),
-        ("aof_rewrite_in_progress", 0),
-        ("aof_rewrite_scheduled", 0),
-        ("aof_last_rewrite_time_sec", -1),
-        ("aof_current_rewrite_time_sec", -1),
-        ("aof_last_bgrewrite_status", "ok"),
-        ("aof_rewrites", 0),
-        ("aof_rewrites_consecutive_failures", 0),
-        ("aof_last_write_status", "ok"),
-        ("aof_last_cow_size", 0),
+    return head + aof.info_fields(srv) + [
         ("module_fork_in_progress", 0),
         ("module_fork_last_cow_size", 0),
-    ] + tail
+    ] + aof.info_enabled_fields(srv) + tail
 
 
 def _section_stats(srv: Server) -> list[tuple[str, Any]]:
@@ -1519,3 +1510,13 @@ __all__ = [
     "record_command_latency",
     "subcommand_syntax_error",
 ]
+
+
+def _redact_config_set(argv: list[bytes]) -> None:
+    """CONFIG SET name value ...: the values of sensitive directives."""
+    for j in range(2, len(argv) - 1, 2):
+        if Config.is_sensitive(argv[j]):
+            argv[j + 1] = registry.REDACTED
+
+
+registry.lookup_name(b"config|set").redact = _redact_config_set  # type: ignore[union-attr]
