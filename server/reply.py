@@ -118,6 +118,17 @@ class BigNumber:
         self.text = text
 
 
+class Double:
+    """A double with the text Redis prints for it (addReplyHumanLongDouble:
+    GEOPOS coordinates): a RESP3 double, a bulk string in RESP2."""
+
+    __slots__ = ("value", "text")
+
+    def __init__(self, value: float, text: bytes) -> None:
+        self.value = value
+        self.text = text
+
+
 class Raw:
     """Bytes already in wire form, identical in RESP2 and RESP3."""
 
@@ -222,6 +233,11 @@ def encode(v: Any, resp3: bool, out: list[bytes]) -> None:
         if resp3:
             body = v.fmt + b":" + v.text
             out.append(b"=%d\r\n%s\r\n" % (len(body), body))
+        else:
+            out.append(b"$%d\r\n%s\r\n" % (len(v.text), v.text))
+    elif t is Double:
+        if resp3:
+            out.append(b"," + v.text + b"\r\n")
         else:
             out.append(b"$%d\r\n%s\r\n" % (len(v.text), v.text))
     elif t is BigNumber:

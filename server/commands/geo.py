@@ -27,7 +27,7 @@ from ..client import Client
 from ..keyspace import WRONGTYPE
 from ..protocol import string2ll
 from ..registry import command
-from ..reply import NULL_ARRAY, Err, Raw
+from ..reply import NULL_ARRAY, Double, Err
 from ..util import string2d
 from .zsets import NOTIFY_GENERIC, NOTIFY_ZSET, ZSetValue, _notify, _set_key, _zadd_generic
 
@@ -109,9 +109,7 @@ def human_double(c: Client, x: float) -> Any:
         s = s.rstrip(b"0").rstrip(b".")
     if s == b"-0":
         s = b"0"
-    if c.resp3:
-        return Raw(b"," + s + b"\r\n")
-    return s
+    return Double(x, s)
 
 
 def _dist_text(d: float) -> bytes:
