@@ -89,6 +89,8 @@ class Client(asyncio.Protocol):
         self.no_touch = False
         # CLIENT TRACKING options while tracking is on (tracking.ClientTracking)
         self.tracking: Any = None
+        # transactions.ExecState while this client runs EXEC
+        self.exec_state: Any = None
         self.tot_net_in = 0
         self.tot_net_out = 0
         self.out: list[bytes] = []

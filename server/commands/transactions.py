@@ -36,7 +36,7 @@ def exec_holds(c: Client, key: bytes, v: Any) -> bool:
     by identity, which is only ambiguous for the 0/1-byte bytes objects
     CPython shares: those must also be at a key a write of this EXEC named.
     Computed here, on demand, to keep EXEC itself lean."""
-    st = getattr(c, "exec_state", None)
+    st = c.exec_state
     if st is None:
         return False
     argvs = [qargv for _, qargv in st.queue] + list(st.rewrites.values())
@@ -79,18 +79,6 @@ def unwatch_all(c: Client) -> None:
             if not clients:
                 del db.watched[key]
     c.watched = []
-
-
-def touch_all_watched(srv: Any, dbid: int = -1) -> None:
-    """FLUSHDB/FLUSHALL/SWAPDB: touch WATCHed keys that exist (touchAllWatchedKeysInDb)."""
-    for db in srv.dbs if dbid < 0 else [srv.dbs[dbid]]:
-        for key, clients in db.watched.items():
-            if key in db.data:
-                for cl, was_expired in clients.items():
-                    if was_expired:
-                        clients[cl] = False  # an expired key emptied away: no change
-                    else:
-                        cl.dirty_cas = True
 
 
 @command("multi")
