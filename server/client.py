@@ -226,7 +226,7 @@ class Client(asyncio.Protocol):
                     or srv.ready_keys
                     or self.prevent_prop
                     or self.prop_argv is not None
-                    or (srv.dirty != dirty and prop.enabled)
+                    or (srv.dirty > dirty and prop.enabled)
                 ):
                     srv.finish_call(self, argv, reply, dirty, 0)
                 cmd.calls += 1

@@ -514,7 +514,7 @@ class Server:
             type(reply) is Err
             or c.prevent_prop
             or c.prop_argv is not None
-            or (self.dirty != dirty and prop.enabled)
+            or (self.dirty > dirty and prop.enabled)
             or (depth == 0 and (prop.pending or self.ready_keys))
         ):
             self.finish_call(c, argv, reply, dirty, depth)
@@ -553,7 +553,7 @@ class Server:
         prop = self.propagator
         if c.prevent_prop:
             c.prevent_prop = False
-        elif self.dirty != dirty_before and prop.enabled:
+        elif self.dirty > dirty_before and prop.enabled:  # call(): a negative delta counts as none
             pa = c.prop_argv
             prop.pending.append((c.db.id, pa if pa is not None else argv, 3))
         if depth == 0:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import re
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from ambry.server.commands import introspection as intro
 from ambry.server.commands import server_cmds
-from ambry.server.reply import Err, Map, Status, Verbatim
+from ambry.server.reply import OK, Err, Map, Status, Verbatim
 from conftest import InProcess, ServerProcess
 from differential import ConnectionClosed, RespConn
 
@@ -727,3 +728,14 @@ def test_secrets_are_redacted_in_the_slow_log(inproc: InProcess) -> None:
         [b"HELLO", b"3", b"SETNAME", b"auth", b"AUTH", b"(redacted)", b"(redacted)"],
         [b"AUTH", b"(redacted)", b"(redacted)"],
     ]
+
+
+def test_a_command_that_lowers_dirty_is_not_an_effect(inproc: InProcess, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """call() propagates when dirty grew; SAVE resets it to 0 and must not
+    reach the AOF or replicas (a reload would run it again)."""
+    monkeypatch.chdir(tmp_path)
+    sink = inproc.record()
+    inproc.call("SET", "k", "v")
+    assert inproc.call("SAVE") == OK
+    assert [c[0].upper() for c in sink.commands] == [b"SELECT", b"SET"]
