@@ -308,6 +308,11 @@ class Client(asyncio.Protocol):
         encode(reply, self.resp3, self.out)
 
     def flush(self) -> None:
+        if self.srv.aof_pending and self.srv.aof_flush(self):
+            # AOF data waits to be written: these replies leave once it is in
+            # the file (and, with appendfsync always, on disk) -- server/aof.py
+            # writes it once per event-loop iteration, then flushes again.
+            return
         out = self.out
         if out:
             data = b"".join(out)

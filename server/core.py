@@ -52,6 +52,8 @@ NOTIFY_LOADING = 1 << 12
 NOTIFY_NEW = 1 << 13
 
 _MULTI_ALLOWED = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
+# Commands whose flags a script can redefine (scripting.py CmdFlagsView).
+_SCRIPT_COMMANDS = frozenset((b"eval", b"evalsha", b"eval_ro", b"evalsha_ro", b"fcall", b"fcall_ro"))
 _PUBSUB_ALLOWED = {b"ping", b"subscribe", b"ssubscribe", b"unsubscribe", b"sunsubscribe",
                    b"psubscribe", b"punsubscribe", b"quit", b"reset"}
 
@@ -157,11 +159,20 @@ class Server:
         # (stop-writes-on-bgsave-error), and the start-up load coroutine.
         self.misconf: Err | None = None
         self.startup_load: Any = None
+        # Scripting (server/scripting.py): the run context of a script past
+        # busy-reply-threshold (other clients get -BUSY while it is set), the
+        # hook deriving EVAL/FCALL's flags from the script's declared flags,
+        # and whether the server was out of memory when the current command
+        # was dispatched (server.pre_command_oom_state).
+        self.busy_script: Any = None
+        self.script_cmd_flags: Any = None
+        self.pre_command_oom_state = False
         # AOF hook (server/aof.py): ``aof_pending`` is set while effects wait
-        # in the AOF buffer; Client.flush then calls ``aof_flush`` before any
-        # reply is written (Redis writes the AOF in beforeSleep, before it
-        # writes to clients), so appendfsync always never acknowledges a
-        # write that is not on disk.
+        # in the AOF buffer; Client.flush then calls ``aof_flush(client)``
+        # before any reply is written (Redis writes the AOF in beforeSleep,
+        # before it writes to clients), so appendfsync always never
+        # acknowledges a write that is not on disk.  A true result means the
+        # replies wait for the AOF write of this loop iteration.
         self.aof_pending = False
         self.aof_flush: Any = None
         self.reset_stats()
@@ -395,16 +406,22 @@ class Server:
             err = self.acl.check_command(c, cmd, argv)
             if err is not None:
                 return self._reject(err, c, cmd)
-        if self.cfg.maxmemory and not self.executing_primary_stream:
+        # Scripting: an EVAL/FCALL whose script declares flags is checked
+        # with the flags they derive (evalGetCommandFlags).
+        fl: Any = cmd
+        if self.script_cmd_flags is not None and name in _SCRIPT_COMMANDS:
+            fl = self.script_cmd_flags(c, cmd, argv)
+        if self.cfg.maxmemory and not self.executing_primary_stream and self.busy_script is None:
             # Eviction runs before every command; only commands that may grow
             # memory (or anything queued in MULTI) are refused when it fails.
             err = self.perform_evictions()
             if err is not None and (
-                cmd.denyoom or (in_multi and name not in (b"exec", b"discard", b"quit", b"reset"))
+                fl.denyoom or (in_multi and name not in (b"exec", b"discard", b"quit", b"reset"))
             ):
                 return self._reject(err, c, cmd)
+            self.pre_command_oom_state = err is not None
         if self.misconf is not None and not c.is_primary_link and (
-            cmd.is_write or name == b"ping"
+            fl.is_write or name == b"ping"
             or (name == b"exec" and c.mstate and any(q.is_write for q, _ in c.mstate))
         ):
             # writeCommandsDeniedByDiskError (server/rdb.py keeps misconf).
@@ -420,7 +437,16 @@ class Server:
             )
         if self._loading and not cmd.loading_ok:
             return self._reject(Err("LOADING Redis is loading the dataset in memory"), c, cmd)
-        if self.pause_type is not None and not c.is_primary_link and self._must_pause(c, cmd):
+        busy = self.busy_script
+        if busy is not None and (
+            not cmd.allow_busy
+            or (name == b"shutdown" and not any(a.lower() == b"nosave" for a in argv[1:]))
+        ):
+            # A script past busy-reply-threshold is serving clients from its
+            # hook (scripting.py): only allow-busy commands run, and SHUTDOWN
+            # only with NOSAVE.
+            return self._reject(busy.busy_error(), c, cmd)
+        if self.pause_type is not None and not c.is_primary_link and self._must_pause(c, fl):
             c.paused_waiting = True
             c.pending.appendleft(argv)
             self.paused_clients.append(c)
@@ -446,7 +472,7 @@ class Server:
         """Recompute ``gate`` after maxmemory, loading, pause or MONITOR change."""
         self.gate = bool(
             self.cfg.maxmemory or self._loading or self.pause_type or self.monitors or self.acl_restricted
-            or self.misconf is not None
+            or self.misconf is not None or self.busy_script is not None
         )
 
     def _reject(self, err: Err, c: Client, cmd: registry.Command | None = None) -> Err:

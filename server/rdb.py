@@ -6,10 +6,12 @@ one writer); this module joins them to the server:
 * **values** -- :func:`encode_value` writes a server value *by its current
   in-memory encoding*, as ``rdbSaveObject`` does (a listpack hash stays a
   listpack after CONFIG SET lowered the thresholds, an intset keeps its
-  element width, a list keeps its quicklist node layout);
-  :func:`value_from_model` builds a server value from the codec's neutral
-  model with ``rdbLoadObject``'s conversion rules (thresholds of *this*
-  server, empty collections refused).
+  element width, a list keeps its quicklist node layout, a stream its
+  listpack nodes with their tombstones); :class:`ServerValues` is the
+  codec's value builder that makes server values out of what the reader
+  decodes, with ``rdbLoadObject``'s conversion rules (thresholds of *this*
+  server, the file's quicklist and stream nodes and intset width kept,
+  empty collections skipped).
 * **saving** -- :func:`rdb_save` is ``rdbSave``: write ``temp-<pid>.rdb``,
   fsync, rename over ``dbfilename`` atomically, fsync the directory.
   :func:`bgsave` is ``rdbSaveBackground``: the same in a forked child while
@@ -20,7 +22,10 @@ one writer); this module joins them to the server:
   the file through the push reader and yields whenever the event loop
   should run (every ``loading-process-events-interval-bytes``), so the
   start-up load (:func:`startup_load`) lets other clients in to get
-  ``-LOADING``.  Loader rules of 7.0: expired keys are dropped on a primary,
+  ``-LOADING``.  Keys come in batches (the reader's ``KeyBatch``) that go
+  into the db with one dict.update when nothing in them needs a key-by-key
+  look (an expired key, a duplicate, DEBUG RELOAD MERGE, key-load-delay);
+  the start-up load checks the CRC in a forked child meanwhile.  Loader rules of 7.0: expired keys are dropped on a primary,
   empty collections skipped (empty streams kept), a duplicate key is fatal
   (unless DEBUG RELOAD MERGE), LRU idle time / LFU counter restored into
   ``db.access``.  Any damage stops the load with an :class:`~ambry.persistence.rdb.RDBError`
@@ -39,9 +44,10 @@ Invariants:
 
 Streams: the stream type registers itself by setting :data:`STREAM_TYPE` to
 its value class, which must provide ``from_rdb(stream: Stream, srv)`` (a
-classmethod building a value from the codec's :class:`Stream`) and
-``to_rdb() -> Stream``.  Until then a stream key in a dump is refused with a
-clear error.  Function libraries are kept as their source code in
+classmethod building a value from the codec's :class:`Stream`, taking its
+``listpacks`` as they are) and ``rdb_body(compress) -> bytes`` (the
+``STREAM_LISTPACKS_2`` value as Redis 7.0 writes it).  Until then a stream
+key in a dump is refused with a clear error.  Function libraries are kept as their source code in
 ``srv.function_libraries`` (name -> code) for the scripting layer and are
 written back on save.
 """
@@ -55,7 +61,8 @@ import signal
 import struct
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import lzf
@@ -63,8 +70,9 @@ from ambry.persistence.rdb import (
     Aux,
     End,
     FunctionLibrary,
-    Key,
+    KeyBatch,
     ModuleAux,
+    ModuleValue,
     RDBChecksumError,
     RDBCorruptError,
     RDBError,
@@ -73,6 +81,8 @@ from ambry.persistence.rdb import (
     RDBVersionError,
     RDBWriter,
     SelectDB,
+    Stream,
+    ValueBuilder,
     load_dump_payload,
 )
 from ambry.persistence.rdb import constants as C
@@ -84,7 +94,7 @@ from .commands.hashes import HashValue
 from .commands.introspection import _LFU_LIMIT, lfu_decr_and_return, lfu_time_minutes, rss_bytes
 from .commands.lists import ListValue
 from .commands.sets import SetValue
-from .commands.zsets import ZSetValue, load_zset, lp_score_text
+from .commands.zsets import ZSetValue, load_zset_lists, lp_score_text
 from .keyspace import type_name
 from .log import log
 
@@ -103,6 +113,8 @@ BGSAVE_RETRY_DELAY = 5
 AUTOSYNC_BYTES = 32 * 1024 * 1024
 #: Bytes gathered before a write to the file (and a CRC update).
 _WRITE_CHUNK = 1 << 20
+#: Smallest dump whose CRC a forked child computes (the fork costs a few ms).
+_CHECKSUM_CHILD_MIN_SIZE = 4 << 20
 #: rdbLoad logs at most this many "skipping empty key" lines.
 _EMPTY_KEYS_LOGGED = 10
 
@@ -309,7 +321,8 @@ def encode_value(value: Any, compress: bool = True) -> tuple[int, bytes]:
     if t is ListValue:
         return C.TYPE_LIST_QUICKLIST_2, _quicklist(value.node_chunks(), value.compress, compress)
     if STREAM_TYPE is not None and t is STREAM_TYPE:
-        return _WRITERS[compress].encode_value("stream", value.to_rdb())
+        # Redis's own bytes: the stream's nodes as held, tombstones included.
+        return C.TYPE_STREAM_LISTPACKS_2, value.rdb_body(compress)
     raise RDBCorruptError(f"no RDB encoding for a value of type {type_name(value).decode()}")
 
 
@@ -325,64 +338,106 @@ def dump_payload(value: Any, compress: bool = True) -> bytes:
 #: Type ids Redis 7.0 knows (its rdbIsObjectType); newer ones are refused.
 _KNOWN_TYPES = frozenset(range(0, 20)) - {8}
 
+_LISTPACK_HASHES = frozenset((C.TYPE_HASH_LISTPACK, C.TYPE_HASH_ZIPLIST))
+_LISTPACK_ZSETS = frozenset((C.TYPE_ZSET_LISTPACK, C.TYPE_ZSET_ZIPLIST))
+_SKIPLIST_ZSETS = frozenset((C.TYPE_ZSET, C.TYPE_ZSET_2))
+_QUICKLISTS = frozenset((C.TYPE_LIST_QUICKLIST, C.TYPE_LIST_QUICKLIST_2))
 
-def value_from_model(
-    srv: Server, kind: str, value: Any, encoding: str, rdb_type: int, key: bytes = b"",
-) -> Any:
-    """A server value from a decoded record, with rdbLoadObject's encoding
-    rules and this server's thresholds; None for an empty collection (the
-    caller skips it, "rdbLoadObject skipping empty key").  Raises
-    RDBCorruptError for what 7.0 cannot hold (newer types, modules, and
-    streams until the stream type exists)."""
-    if rdb_type not in _KNOWN_TYPES:
-        raise RDBCorruptError(f"Unknown RDB encoding type {rdb_type}", key=key or None)
-    cfg = srv.cfg
-    if kind == "string":
-        return value  # tryObjectEncoding's view is how bytes read
-    if kind == "list":
-        if not value:
-            return None
-        return ListValue.from_elements(value, cfg.list_max_listpack_size, cfg.list_compress_depth)
-    if kind == "hash":
-        if not value:
-            return None
-        n = len(value)
-        if encoding in ("listpack", "ziplist"):
-            # A listpack/ziplist blob is kept as is unless it has too many entries.
-            listpack = n <= cfg.hash_max_listpack_entries
+
+class ServerValues(ValueBuilder):
+    """The end of rdbLoadObject for this server: the codec's decoded
+    containers become server values with 7.0's encoding rules and the
+    server's current thresholds, and None for an empty collection (the
+    loader skips it, "rdbLoadObject skipping empty key").
+
+    * lists: a quicklist keeps the dump's node layout (and the listpack
+      sizes the file gives), a plain or ziplist-encoded list is pushed into
+      nodes cut by ``list-max-listpack-size``;
+    * sets: an intset keeps its width (converted past
+      ``set-max-intset-entries``); a member-by-member set becomes an intset
+      while every member is an integer and there are few enough, else a
+      hashtable presized to the length (setTypeConvert + dictExpand);
+    * hashes: a listpack/ziplist blob stays a listpack unless it has too
+      many entries; hashtable and zipmap forms also convert on a long field
+      or value;
+    * zsets: a listpack with too many entries becomes a skiplist, a skiplist
+      small enough a listpack (load_zset);
+    * streams keep the dump's nodes (StreamValue.from_rdb with the file's
+      listpacks), tombstones included.
+
+    Duplicates are refused where 7.0 refuses them whatever
+    ``sanitize-dump-payload`` says (the dictAdd of a member-by-member set,
+    hash or zset, or of a container converted to a hashtable); the reader's
+    deep sanitization catches the rest."""
+
+    __slots__ = ("srv", "cfg")
+
+    def __init__(self, srv: Server) -> None:
+        self.srv = srv
+        self.cfg = srv.cfg
+
+    def list_value(self, rdb_type: int, nodes: list[list[bytes]], sizes: list[int] | None) -> Any:
+        cfg = self.cfg
+        if rdb_type in _QUICKLISTS:
+            lv = ListValue.from_nodes(nodes, cfg.list_max_listpack_size, cfg.list_compress_depth, sizes)
         else:
-            # hashtable and zipmap forms also convert on a long field or value.
-            maxlen = cfg.hash_max_listpack_value
-            listpack = n <= cfg.hash_max_listpack_entries and all(
-                len(f) <= maxlen and len(v) <= maxlen for f, v in value)
-        return HashValue.from_pairs(value, listpack)
-    if kind == "set":
-        if not value:
+            lv = ListValue.from_elements(nodes[0], cfg.list_max_listpack_size, cfg.list_compress_depth)
+        return lv if lv.nodes else None
+
+    def set_value(self, rdb_type: int, members: list[bytes]) -> Any:
+        n = len(members)
+        if not n:
             return None
-        max_intset = cfg.set_max_intset_entries
-        if encoding == "intset":
-            s = SetValue.from_intset(int(m) for m in value)
-            if len(s) > max_intset:
-                s.convert()
-            return s
-        # RDB_TYPE_SET (and the listpack forms): an intset while every member
-        # is an integer and there are few enough, else a hashtable presized
-        # to the length (setTypeConvert + dictExpand).
-        if len(value) <= min(max_intset, 1 << 30) and all(
-                m[:1] and m[0] in _INTISH and canonical_int(m) is not None for m in value):
-            return SetValue.from_intset(int(m) for m in value)
-        return SetValue.hashtable(value)
-    if kind == "zset":
-        if not value:
+        first = members[0]  # most sets show at once that they are no intset
+        if (first[:1] and first[0] in _INTISH and n <= min(self.cfg.set_max_intset_entries, 1 << 30)
+                and all(m[:1] and m[0] in _INTISH and canonical_int(m) is not None for m in members)):
+            s = SetValue.from_intset(map(int, members))
+            got = len(s.ints)  # type: ignore[arg-type]
+        else:
+            s = SetValue.hashtable(members)
+            got = len(s.pos)  # type: ignore[arg-type]
+        if got != n:
+            raise RDBCorruptError("Duplicate set members detected")
+        return s
+
+    def intset_value(self, rdb_type: int, ints: list[int], width: int) -> Any:
+        if not ints:
             return None
-        return load_zset(value, encoding in ("listpack", "ziplist"), cfg)
-    if kind == "stream":
+        s = SetValue.from_intset(ints, width)
+        if len(s) > self.cfg.set_max_intset_entries:
+            s.convert()
+        return s
+
+    def hash_value(self, rdb_type: int, flat: list[bytes]) -> Any:
+        n = len(flat) >> 1
+        if not n:
+            return None
+        cfg = self.cfg
+        listpack = n <= cfg.hash_max_listpack_entries
+        if listpack and rdb_type not in _LISTPACK_HASHES:
+            listpack = max(map(len, flat)) <= cfg.hash_max_listpack_value
+        it = iter(flat)
+        h = HashValue.from_pairs(zip(it, it), listpack)  # noqa: B905 - an even count (the reader checks)
+        if len(h) != n and h.ht:
+            raise RDBCorruptError("Duplicate hash fields detected")
+        return h
+
+    def zset_value(self, rdb_type: int, members: list[bytes], scores: list[float]) -> Any:
+        if not members:
+            return None
+        z = load_zset_lists(members, scores, rdb_type in _LISTPACK_ZSETS, self.cfg)
+        if len(z.scores) != len(members) and (rdb_type in _SKIPLIST_ZSETS or not z.lp):
+            raise RDBCorruptError("Duplicate zset fields detected")
+        return z
+
+    def stream_value(self, rdb_type: int, stream: Stream) -> Any:
         if STREAM_TYPE is None:
-            raise RDBCorruptError("stream values cannot be loaded: this server has no stream type yet",
-                                  key=key or None)
-        return STREAM_TYPE.from_rdb(value, srv)
-    raise RDBCorruptError(f"The RDB file contains module data I can't load: no matching module type "
-                          f"'{getattr(value, 'name', '?')}'", key=key or None)
+            raise RDBCorruptError("stream values cannot be loaded: this server has no stream type yet")
+        return STREAM_TYPE.from_rdb(stream, self.srv)
+
+    def module_value(self, rdb_type: int, value: ModuleValue) -> Any:
+        raise RDBCorruptError(f"The RDB file contains module data I can't load: no matching module type "
+                              f"'{value.name}'")
 
 
 def restore_value(srv: Server, payload: bytes, deep: bool) -> Any:
@@ -392,7 +447,7 @@ def restore_value(srv: Server, payload: bytes, deep: bool) -> Any:
     skip = state(srv).skip_checksum_validation
     try:
         dv = load_dump_payload(payload, max_version=RDB_VERSION, verify_checksum=not skip,
-                               deep_sanitize=deep)
+                               deep_sanitize=deep, builder=ServerValues(srv), types=_KNOWN_TYPES)
     except RDBCorruptError as e:
         if deep and payload[:1] != b"\x00" and not isinstance(e, RDBChecksumError):
             srv.stat_dump_payload_sanitizations += 1
@@ -400,15 +455,9 @@ def restore_value(srv: Server, payload: bytes, deep: bool) -> Any:
     if deep and dv.type != "string":
         # One per validated container: every quicklist / stream node, else one.
         srv.stat_dump_payload_sanitizations += dv.nodes or 1
-    try:
-        v = value_from_model(srv, dv.type, dv.value, dv.encoding, dv.rdb_type)
-    except RDBError:
-        raise
-    except Exception as e:  # noqa: BLE001 - a value class refusing odd data
-        raise RDBCorruptError(f"cannot build the {dv.type} value ({type(e).__name__}: {e})", offset=0) from None
-    if v is None:
+    if dv.value is None:
         raise RDBCorruptError("empty keys are not allowed in a DUMP payload")
-    return v
+    return dv.value
 
 
 # -- writing a snapshot -------------------------------------------------------------------
@@ -422,11 +471,13 @@ def _access_info(srv: Server) -> tuple[bool, bool]:
     return policy.endswith("-lru"), policy.endswith("-lfu")
 
 
-def write_snapshot(srv: Server, f: Any, *, progress: Any = None) -> int:
+def write_snapshot(srv: Server, f: Any, *, progress: Any = None, aof_base: bool = False) -> int:
     """rdbSaveRio: the whole dataset to the binary file ``f`` -- header, aux
     fields, function libraries, then each non-empty db (SELECTDB, RESIZEDB,
     its keys with expire / LRU / LFU prefixes) and EOF with the CRC-64.
-    Returns the bytes written.  ``progress(n)`` is called every 1024 keys."""
+    Returns the bytes written.  ``progress(n)`` is called every 1024 keys.
+    ``aof_base``: an AOF base file (RDBFLAGS_AOF_PREAMBLE: AUX aof-base 1,
+    used by server/aof.py's rewrite)."""
     cfg = srv.cfg
     compress = bool(cfg.rdbcompression)
     checksum = bool(cfg.rdbchecksum)
@@ -458,7 +509,7 @@ def write_snapshot(srv: Server, f: Any, *, progress: Any = None) -> int:
     out.append(w.header())
     # used-mem: the process's resident size, O(1) like zmalloc_used_memory
     # (the dataset model behind INFO used_memory needs a full scan).
-    out.append(w.standard_aux(ctime=int(time.time()), used_mem=rss_bytes()))
+    out.append(w.standard_aux(ctime=int(time.time()), used_mem=rss_bytes(), aof_base=aof_base))
     for code in srv.function_libraries.values():  # type: ignore[attr-defined]
         out.append(w.function(code))
     append = out.append
@@ -645,26 +696,33 @@ def _record_fork(srv: Server, fork_usec: int) -> None:
     latency_add_sample_if_needed(srv, "fork", fork_usec // 1000)
 
 
+def child_setup(srv: Server) -> None:  # pragma: no cover - child process
+    """What every snapshot child does first (BGSAVE here, BGREWRITEAOF in
+    server/aof.py): no cyclic GC (it would touch every object header and
+    copy the whole heap page by page; the child lives only for one save),
+    default signal dispositions (SIGUSR1 is how the parent stops it), the
+    child's log role, and closeChildUnusedResourceAfterFork: the listening
+    sockets stay with the parent (a restarted server must be able to bind
+    them)."""
+    gc.disable()
+    signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    log.role = "C"
+    for server in srv.servers:
+        for sock in getattr(server, "sockets", None) or ():
+            try:
+                os.close(sock.fileno())
+            except OSError:
+                pass
+
+
 def _child_main(srv: Server, info_fd: int) -> None:  # pragma: no cover - child process
     """The BGSAVE child: save, report progress through the pipe, exit.
     Never returns into the event loop."""
     code = 1
     try:
-        # The cyclic GC would touch every object header and copy the whole
-        # heap page by page; the child lives only for this save.
-        gc.disable()
-        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        log.role = "C"
-        # closeChildUnusedResourceAfterFork: the listening sockets stay with
-        # the parent (a restarted server must be able to bind them).
-        for server in srv.servers:
-            for sock in getattr(server, "sockets", None) or ():
-                try:
-                    os.close(sock.fileno())
-                except OSError:
-                    pass
+        child_setup(srv)
         os.set_blocking(info_fd, False)
         last = [time.monotonic()]
 
@@ -771,7 +829,9 @@ def update_misconf(srv: Server) -> None:
     deny = bool(cfg.stop_writes_on_bgsave_error and cfg.save and not state(srv).bgsave_ok)
     from .reply import Err
 
-    srv.misconf = Err(MISCONF) if deny else None  # type: ignore[attr-defined]
+    # The AOF half of writeCommandsDeniedByDiskError: server/aof.py keeps
+    # its -MISCONF (a failed write or background fsync) in aof_misconf.
+    srv.misconf = Err(MISCONF) if deny else getattr(srv, "aof_misconf", None)  # type: ignore[attr-defined]
     srv.update_gate()
 
 
@@ -851,13 +911,19 @@ def _strtol(v: bytes) -> int:
     return int(s[:j]) if j > i else 0
 
 
-def load_steps(srv: Server, path: str, *, allow_dup: bool = False) -> Iterator[None]:
+def load_steps(srv: Server, path: str, *, allow_dup: bool = False, startup: bool = False) -> Iterator[None]:
     """rdbLoad as a generator: yields whenever the event loop should run
     (every ``loading-process-events-interval-bytes`` of input, and every
     50 ms with ``key-load-delay``).  Raises OSError when the file cannot be
     opened (FileNotFoundError when it does not exist) and :class:`LoadError`
     when it is damaged; keys read before the damage stay loaded, as in Redis
-    (the server then exits)."""
+    (the server then exits).
+
+    ``startup`` (the load before serving, while the heap is small): the
+    checksum is computed by a forked child meanwhile (:class:`_ChecksumChild`),
+    and what was loaded is moved out of the cyclic collector's generations
+    (gc.freeze), as server/main.py does with the whole start-up heap once the
+    server has started."""
     f = open(path, "rb")  # noqa: SIM115 - closed in the finally below
     st = state(srv)
     gc_was_enabled = gc.isenabled()
@@ -873,28 +939,66 @@ def load_steps(srv: Server, path: str, *, allow_dup: bool = False) -> Iterator[N
         # Millions of new containers would trigger full collections that
         # find nothing to free.
         gc.disable()
-        yield from _load_body(srv, f, size, allow_dup)
+        yield from _load_body(srv, f, size, allow_dup, checksum_child=startup)
     except RDBError as e:
         raise LoadError(_corruption_lines(e)) from e
     finally:
         f.close()
         srv.loading = False
+        if startup:
+            # With everything loaded still in generation 0, the first
+            # allocation after gc.enable() would traverse every loaded
+            # container (most of a second per million keys) to find nothing.
+            gc.freeze()
         if gc_was_enabled:
             gc.enable()
 
 
-def _load_body(srv: Server, f: Any, size: int, allow_dup: bool) -> Iterator[None]:
-    """rdbLoadRio's loop over the reader's events."""
+def load_stream(srv: Server, f: Any, size: int) -> Generator[None, None, int]:
+    """rdbLoadRio with RDBFLAGS_AOF_PREAMBLE, for server/aof.py: load the RDB
+    at the start of the open binary file ``f`` (an AOF base file or the
+    preamble of an old-style AOF; ``size`` is the file's size).  Expired keys
+    are kept (the AOF commands after it rely on the exact keyspace).  The
+    caller owns ``srv.loading`` and the loading stats.  Yields like
+    :func:`load_steps`; returns the offset just past the RDB (where an
+    old-style AOF's RESP tail starts).  Raises :class:`LoadError`."""
+    try:
+        return (yield from _load_body(srv, f, size, False, aof_preamble=True))
+    except RDBError as e:
+        raise LoadError(_corruption_lines(e)) from e
+
+
+def _load_body(srv: Server, f: Any, size: int, allow_dup: bool, *, aof_preamble: bool = False,
+               checksum_child: bool = False) -> Generator[None, None, int]:
+    """rdbLoadRio's loop over the reader's events; returns the RDB's end
+    offset.  ``checksum_child``: verify the checksum with a
+    :class:`_ChecksumChild` instead of in the reader."""
     st = state(srv)
     cfg = srv.cfg
     checksum = bool(cfg.rdbchecksum) and not st.skip_checksum_validation
-    reader = RDBReader(verify_checksum=checksum, max_version=RDB_VERSION,
-                       deep_sanitize=cfg.sanitize_dump_payload == "yes", total_size=size)
+    helper = None
+    if checksum and checksum_child and size >= _CHECKSUM_CHILD_MIN_SIZE:
+        helper = _ChecksumChild.start(srv, f.fileno(), size)
+    try:
+        return (yield from _load_events(srv, f, size, allow_dup, aof_preamble, checksum, helper))
+    finally:
+        if helper is not None:
+            helper.close()
+
+
+def _load_events(srv: Server, f: Any, size: int, allow_dup: bool, aof_preamble: bool, checksum: bool,
+                 helper: _ChecksumChild | None) -> Generator[None, None, int]:
+    """The body of :func:`_load_body`."""
+    st = state(srv)
+    cfg = srv.cfg
+    reader = RDBReader(verify_checksum=checksum and helper is None, max_version=RDB_VERSION,
+                       deep_sanitize=cfg.sanitize_dump_payload == "yes", total_size=size,
+                       builder=ServerValues(srv), batch_keys=True, types=_KNOWN_TYPES)
     interval = int(cfg.loading_process_events_interval_bytes)
     chunk_size = max(1024, min(1 << 20, interval))
     delay = int(getattr(cfg, "key_load_delay", 0) or 0)
     _, lfu = _access_info(srv)
-    primary = not srv.is_replica
+    primary = not srv.is_replica and not aof_preamble
     lru_clock = srv.lru_clock
     dbs = srv.dbs
     cur_db = 0
@@ -910,56 +1014,68 @@ def _load_body(srv: Server, f: Any, size: int, allow_dup: bool) -> Iterator[None
         chunk = read(chunk_size)
         events = reader.feed(chunk) if chunk else reader.close()
         for ev in events:
-            if type(ev) is Key:
-                key = ev.key
+            if type(ev) is KeyBatch:
                 if ev.db != cur_db:
                     cur_db = ev.db
                     db = dbs[cur_db]
                     data, expires, access = db.data, db.expires, db.access
-                value = ev.value
-                # A string stays the bytes the reader gave: rdbLoadObject runs
-                # tryObjectEncoding, which is exactly how bytes read (int,
-                # embstr up to 44 bytes, raw beyond).
-                if ev.type != "string":
-                    try:
-                        value = value_from_model(srv, ev.type, value, ev.encoding, ev.rdb_type, key)
-                    except RDBError as e:
-                        if e.offset is None:
-                            e.offset = ev.offset
-                        raise
-                    except Exception as e:  # noqa: BLE001 - a value class refusing odd data
-                        raise RDBCorruptError(f"cannot build the {ev.type} value ({type(e).__name__}: {e})",
-                                              offset=ev.offset, key=key) from None
-                    if value is None:
-                        empty += 1
-                        if empty <= _EMPTY_KEYS_LOGGED:
-                            log.warning(f"rdbLoadObject skipping empty key: {_printable(key)}")
-                        continue
-                exp = ev.expire_ms
-                if exp is not None and primary and exp < now_ms:
-                    expired += 1
-                    continue
-                loaded += 1
-                if key in data:
-                    if not allow_dup:
-                        raise LoadError([f"RDB has duplicated key '{_printable(key)}' in DB {db.id}",
+                for key in ev.skipped:
+                    empty += 1
+                    if empty <= _EMPTY_KEYS_LOGGED:
+                        log.warning(f"rdbLoadObject skipping empty key: {_printable(key)}")
+                # Values are the builder's (strings stay the bytes the reader
+                # gave: rdbLoadObject runs tryObjectEncoding, which is exactly
+                # how bytes read -- int, embstr up to 44 bytes, raw beyond).
+                keys = ev.keys
+                values = ev.values
+                meta = ev.meta
+                if not delay and not allow_dup and not (primary and _any_expired(meta, now_ms)):
+                    dup = _add_batch(data, keys, values)
+                    if dup is not None:
+                        raise LoadError([f"RDB has duplicated key '{_printable(dup)}' in DB {db.id}",
                                          "Duplicated key found in RDB file"])
-                    db.delete(key)
-                data[key] = value
-                if exp is not None:
-                    expires[key] = exp
-                if lfu:
-                    if ev.lfu_freq is not None:
-                        access[key] = (lfu_time_minutes() << 8) | ev.lfu_freq
-                elif ev.lru_idle is not None:
-                    access[key] = lru_clock - ev.lru_idle
-                if delay > 0:
-                    time.sleep(delay / 1e6)
-                    if time.monotonic() - last_yield >= 0.05:
-                        st.loading_loaded_bytes = reader.offset
-                        yield
-                        last_yield = time.monotonic()
-                        now_ms = int(time.time() * 1000)
+                    loaded += len(keys)
+                    for i, exp, idle, freq in meta:
+                        key = keys[i]
+                        if exp is not None:
+                            expires[key] = exp
+                        if lfu:
+                            if freq is not None:
+                                access[key] = (lfu_time_minutes() << 8) | freq
+                        elif idle is not None:
+                            access[key] = lru_clock - idle
+                    continue
+                # Key by key: expired keys, duplicates, key-load-delay.
+                prefixes = {m[0]: m for m in meta}
+                for i, key in enumerate(keys):
+                    m = prefixes.get(i)
+                    exp = idle = freq = None
+                    if m is not None:
+                        _, exp, idle, freq = m
+                    if exp is not None and primary and exp < now_ms:
+                        expired += 1
+                        continue
+                    loaded += 1
+                    if key in data:
+                        if not allow_dup:
+                            raise LoadError([f"RDB has duplicated key '{_printable(key)}' in DB {db.id}",
+                                             "Duplicated key found in RDB file"])
+                        db.delete(key)
+                    data[key] = values[i]
+                    if exp is not None:
+                        expires[key] = exp
+                    if lfu:
+                        if freq is not None:
+                            access[key] = (lfu_time_minutes() << 8) | freq
+                    elif idle is not None:
+                        access[key] = lru_clock - idle
+                    if delay > 0:
+                        time.sleep(delay / 1e6)
+                        if time.monotonic() - last_yield >= 0.05:
+                            st.loading_loaded_bytes = reader.offset
+                            yield
+                            last_yield = time.monotonic()
+                            now_ms = int(time.time() * 1000)
             elif type(ev) is Aux:
                 _log_aux(srv, ev)
             elif type(ev) is SelectDB:
@@ -977,6 +1093,12 @@ def _load_body(srv: Server, f: Any, size: int, allow_dup: bool) -> Iterator[None
             elif type(ev) is End:
                 if checksum and ev.checksum == 0 and reader.version >= 5:
                     log.notice("RDB file was saved with checksum disabled: no check performed.")
+                elif helper is not None and ev.checksum is not None:
+                    # What the reader would have checked: the CRC of everything before the trailer.
+                    computed = helper.crc(f.fileno(), ev.offset + 1)
+                    if computed != ev.checksum:
+                        raise RDBChecksumError(f"Wrong RDB checksum expected: ({ev.checksum:#018x}) got: "
+                                               f"({computed:#018x})", offset=ev.offset + 1)
         st.loading_loaded_bytes = reader.offset
         st.last_load_keys_loaded = loaded
         st.last_load_keys_expired = expired
@@ -993,6 +1115,123 @@ def _load_body(srv: Server, f: Any, size: int, allow_dup: bool) -> Iterator[None
                    f"empty keys skipped: {empty}.")
     else:
         log.notice(f"Done loading RDB, keys loaded: {loaded}, keys expired: {expired}.")
+    return reader.end_offset or reader.offset
+
+
+class _ChecksumChild:
+    """A dump's CRC-64, computed by a forked child over the file while the
+    parent parses it: on two cores the check costs the load nothing.  Only
+    for the start-up load: the heap is small then, so the fork is cheap and
+    the parent's writes copy few pages.  Whatever goes wrong on the child's
+    side (fork, pipe, a short read), the parent computes the CRC itself."""
+
+    __slots__ = ("pid", "fd")
+
+    def __init__(self, pid: int, fd: int) -> None:
+        self.pid = pid
+        self.fd = fd
+
+    @classmethod
+    def start(cls, srv: Server, file_fd: int, size: int) -> _ChecksumChild | None:
+        """Fork the child: it reports the CRC of the first ``size - 8`` bytes
+        (a dump ends with its 8-byte checksum) and how many it read."""
+        try:
+            r, w = os.pipe()
+        except OSError:
+            return None
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(r)
+            os.close(w)
+            return None
+        if pid == 0:  # pragma: no cover - child process
+            code = 1
+            try:
+                child_setup(srv)
+                os.close(r)
+                crc, done = _file_crc(file_fd, size - 8)
+                os.write(w, _U64.pack(crc) + _U64.pack(done))
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        return cls(pid, r)
+
+    def crc(self, file_fd: int, upto: int) -> int:
+        """The CRC-64 of the file's first ``upto`` bytes."""
+        data = b""
+        try:
+            while len(data) < 16:
+                part = os.read(self.fd, 16 - len(data))
+                if not part:
+                    break
+                data += part
+        except OSError:
+            pass
+        self.close()
+        if len(data) == 16:
+            crc, done = struct.unpack("<QQ", data)
+            if done == upto:
+                return int(crc)
+        return _file_crc(file_fd, upto)[0]
+
+    def close(self) -> None:
+        """Stop the child if it still runs, reap it, close the pipe."""
+        if self.pid > 0:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+            self.pid = -1
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _file_crc(fd: int, upto: int) -> tuple[int, int]:
+    """(CRC-64 of a file's first ``upto`` bytes, bytes read) with pread,
+    which leaves the file's offset alone."""
+    crc = 0
+    done = 0
+    while done < upto:
+        data = os.pread(fd, min(upto - done, 1 << 22), done)
+        if not data:
+            break
+        crc = crc64(data, crc)
+        done += len(data)
+    return crc, done
+
+
+def _any_expired(meta: list[tuple[int, int | None, int | None, int | None]], now_ms: int) -> bool:
+    """Whether a batch holds a key whose expire time has passed."""
+    for _, exp, _, _ in meta:
+        if exp is not None and exp < now_ms:
+            return True
+    return False
+
+
+def _add_batch(data: dict[bytes, Any], keys: list[bytes], values: list[Any]) -> bytes | None:
+    """dbAddRDBLoad for a whole batch in one dict.update; returns None, or
+    the first key of the batch that was already in the db or came twice
+    (a fatal duplicate: the batch is then written only partly right, but
+    the load stops and the server with it).  The dict keeps insertion
+    order, so the keys past the db's old size are exactly the new ones."""
+    n0 = len(data)
+    data.update(zip(keys, values, strict=True))
+    if len(data) == n0 + len(keys):
+        return None
+    fresh = set(islice(data, n0, None))
+    seen: set[bytes] = set()
+    for k in keys:
+        if k not in fresh or k in seen:
+            return k
+        seen.add(k)
+    raise AssertionError("a batch grew the db by less than its size without a duplicate")
 
 
 def _load_function(libraries: dict[str, bytes], ev: FunctionLibrary, replace: bool) -> None:
@@ -1033,7 +1272,7 @@ async def startup_load(srv: Server) -> None:
         return  # the AOF is the dataset then (its loader runs instead)
     t0 = time.perf_counter()
     try:
-        for _ in load_steps(srv, cfg.dbfilename):
+        for _ in load_steps(srv, cfg.dbfilename, startup=True):
             await asyncio.sleep(0)
     except FileNotFoundError:
         return

@@ -789,3 +789,277 @@ def test_rejson_fixture_reads_raw_with_its_module_name() -> None:
     events = list(read_file(str(FIXTURES / "rdbtools/redis_40_with_module.rdb"), unknown_modules="raw"))
     k = next(k for k in keys_of(events) if k.type == "module")
     assert k.value.name == "ReJSON-RL" and k.value.items  # type: ignore[attr-defined]
+
+
+# -- batches and builders -----------------------------------------------------------------------
+
+
+def _batched(data: bytes, sizes: list[int], **options: object) -> list:
+    """Events of ``data`` fed in chunks, with ``batch_keys=True``."""
+    r = RDBReader(batch_keys=True, **options)  # type: ignore[arg-type]
+    out: list = []
+    i = k = 0
+    while i < len(data):
+        n = sizes[k % len(sizes)]
+        out.extend(r.feed(data[i:i + n]))
+        i += n
+        k += 1
+    out.extend(r.close())
+    return out
+
+
+def _unbatch(events: list) -> list[tuple]:
+    """(db, key, type id, value, expire, idle, freq) of every key, in order."""
+    from ambry.persistence.rdb import KeyBatch
+
+    out = []
+    for ev in events:
+        assert not isinstance(ev, Key)
+        if isinstance(ev, KeyBatch):
+            meta = {m[0]: m[1:] for m in ev.meta}
+            assert ev.skipped == [] and len(ev.keys) == len(ev.values) == len(ev.types)
+            for i, (k, v, t) in enumerate(zip(ev.keys, ev.values, ev.types, strict=True)):
+                out.append((ev.db, k, t, v, *meta.get(i, (None, None, None))))
+    return out
+
+
+@needs_fixtures
+@pytest.mark.parametrize("path", [p for p in REDIS70 if p.stat().st_size < 30000] + fixture_files(
+    "hdt3213/stream_listpacks_1.rdb"), ids=lambda p: p.name)
+def test_key_batches_carry_exactly_the_key_events(path: Path) -> None:
+    """Batch mode gives every key with the same value and prefixes as Key
+    events, in file order, whatever the chunking (a record cut by a chunk
+    boundary is read again and must not appear twice)."""
+    data = path.read_bytes()
+    expected = [(k.db, k.key, k.rdb_type, k.value, k.expire_ms, k.lru_idle, k.lfu_freq)
+                for k in keys_of(read_bytes(data))]
+    others = [e for e in read_bytes(data) if not isinstance(e, Key)]
+    for sizes in ([1], [7, 1, 300], [1 << 20]):
+        events = _batched(data, sizes)
+        assert _unbatch(events) == expected
+        from ambry.persistence.rdb import KeyBatch
+        assert [e for e in events if not isinstance(e, KeyBatch)] == others
+
+
+def test_string_runs_and_prefixed_keys_in_a_batch() -> None:
+    """Runs of plain short strings take the fast path; a key with an expire,
+    an LRU or an LFU prefix, an integer or LZF value, or a long key ends the
+    run and is read by the general path, its prefixes in ``meta``."""
+    from ambry.persistence.rdb import KeyBatch
+
+    w = RDBWriter(10)
+    body = w.header() + w.select_db(0)
+    body += w.key(b"a", "string", b"1x") + w.key(b"b", "string", b"2")
+    body += w.key(b"c", "string", b"v", expire_ms=5000) + w.key(b"d", "string", b"z" * 100)
+    body += w.key(b"k" * 70, "string", b"v", lru_idle=7) + w.key(b"e", "string", b"v", lfu_freq=3)
+    body += w.key(b"f", "list", [b"x"]) + w.key(b"g", "string", b"")
+    data = body + w.eof()
+    (batch,) = [e for e in _batched(data, [len(data)]) if isinstance(e, KeyBatch)]
+    assert batch.keys == [b"a", b"b", b"c", b"d", b"k" * 70, b"e", b"f", b"g"]
+    assert batch.values == [b"1x", b"2", b"v", b"z" * 100, b"v", b"v", [b"x"], b""]
+    assert batch.types == [0, 0, 0, 0, 0, 0, 18, 0]
+    assert batch.meta == [(2, 5000, None, None), (4, None, 7, None), (5, None, None, 3)]
+    for n in range(1, 40):
+        assert _unbatch(_batched(data, [n])) == _unbatch(_batched(data, [len(data)]))
+
+
+class _Shapes:
+    """A builder recording what the reader hands over (lists node by node,
+    intsets with their width) and dropping empty collections."""
+
+    def __init__(self) -> None:
+        from ambry.persistence.rdb import ValueBuilder
+
+        class B(ValueBuilder):
+            def list_value(s, t, nodes, sizes):  # noqa: N805
+                return ("list", t, nodes, sizes) if nodes else None
+
+            def intset_value(s, t, ints, width):  # noqa: N805
+                return ("intset", ints, width)
+
+            def set_value(s, t, members):  # noqa: N805
+                return ("set", members) if members else None
+
+            def zset_value(s, t, members, scores):  # noqa: N805
+                return ("zset", members, scores)
+
+            def hash_value(s, t, flat):  # noqa: N805
+                return ("hash", flat)
+
+        self.builder = B()
+
+
+def test_a_builder_gets_quicklist_nodes_and_intset_widths() -> None:
+    from ambry.persistence.rdb.writer import EncodingOptions
+
+    w = RDBWriter(10, options=EncodingOptions(list_max_listpack_size=3))
+    body = w.header() + w.select_db(0)
+    body += w.key(b"l", "list", [b"%d" % i for i in range(7)] + [b"x" * 30])
+    body += w._out(b"\x0b\x01s" + enc_str(struct.pack("<II3i", 4, 3, -1, 2, 3), False))  # a 32-bit intset
+    body += w.key(b"z", "zset", [(b"m", 2.0), (b"n", 0.5)]) + w.key(b"h", "hash", [(b"f", b"1")])
+    body += w._out(b"\x02\x01e\x00")  # an empty set: dropped by this builder
+    data = body + w.eof()
+    from ambry.persistence.rdb import KeyBatch
+
+    events = _batched(data, [len(data)], builder=_Shapes().builder)
+    (batch,) = [e for e in events if isinstance(e, KeyBatch)]
+    lst, intset, zset, hsh = batch.values
+    nodes = [[b"0", b"1", b"2"], [b"3", b"4", b"5"], [b"6", b"x" * 30]]
+    assert lst == ("list", 18, nodes, [len(lp_encode(n)) for n in nodes])
+    assert intset == ("intset", [-1, 2, 3], 4)
+    assert zset == ("zset", [b"n", b"m"], [0.5, 2.0])
+    assert hsh == ("hash", [b"f", b"1"])
+    assert batch.skipped == [b"e"]
+    # The same builder through load_dump_payload (RESTORE's path).
+    from ambry.persistence.rdb import dump_payload
+
+    dv = load_dump_payload(dump_payload("list", [b"a"] * 5, options=EncodingOptions(list_max_listpack_size=2)),
+                           builder=_Shapes().builder)
+    assert dv.value[2] == [[b"a", b"a"], [b"a", b"a"], [b"a"]]
+
+
+def test_types_outside_the_accepted_set_are_unknown() -> None:
+    w = RDBWriter(11)
+    data = w.header() + w.select_db(0) + w.key(b"s", "set", [b"a", b"b"]) + w.eof()  # a 7.2 listpack set
+    assert keys_of(read_bytes(data))[0].rdb_type == 20
+    with pytest.raises(RDBCorruptError, match="Unknown RDB encoding type 20") as ei:
+        read_bytes(data, types=frozenset(range(20)))
+    assert ei.value.key == b"s"
+    with pytest.raises(RDBCorruptError, match="Unknown RDB encoding type 20"):
+        load_dump_payload(dump_payload_of(w, "set", [b"a"]), types=frozenset(range(20)))
+
+
+def dump_payload_of(w: RDBWriter, kind: str, value: object) -> bytes:
+    t, body = w.encode_value(kind, value)
+    data = bytes((t,)) + body + struct.pack("<H", w.version)
+    return data + struct.pack("<Q", crc64(data))
+
+
+def test_a_builder_that_refuses_a_value_gives_a_corrupt_error_at_the_key() -> None:
+    from ambry.persistence.rdb import ValueBuilder
+
+    class Refuse(ValueBuilder):
+        def hash_value(self, rdb_type: int, flat: list[bytes]) -> object:
+            raise TypeError("no hashes here")
+
+    w = RDBWriter(10)
+    data = w.header() + w.select_db(0) + w.key(b"ok", "string", b"v") + w.key(b"h", "hash", [(b"f", b"v")])
+    data += w.eof()
+    with pytest.raises(RDBCorruptError, match="cannot build the hash value .TypeError: no hashes here") as ei:
+        read_bytes(data, builder=Refuse())
+    assert ei.value.key == b"h"
+
+
+@needs_fixtures
+def test_streams_keep_their_listpacks_out_of_equality() -> None:
+    """Stream.listpacks holds the file's nodes, tombstones included; two
+    streams with the same entries and metadata compare equal whatever
+    their layout."""
+    data = (FIXTURES / "redis-7.0" / "streams.rdb").read_bytes()
+    tombstones = 0
+    for k in keys_of(read_bytes(data)):
+        s = k.value
+        assert isinstance(s, Stream) and s.listpacks is not None and len(s.listpacks) == s.nodes == k.nodes
+        for nodekey, _ in s.listpacks:
+            assert len(nodekey) == 16 and nodekey in data
+        # Each listpack's master entry: live entries, then deleted ones.
+        assert sum(int(lp_decode(lp)[0]) for _, lp in s.listpacks) == len(s.entries) == s.length
+        tombstones += sum(int(lp_decode(lp)[1]) for _, lp in s.listpacks)
+        assert Stream(s.entries, s.length, s.last_id, s.first_id, s.max_deleted_id, s.entries_added, s.groups,
+                      s.nodes) == s
+    assert tombstones > 0
+
+
+# -- listpack layouts ---------------------------------------------------------------------------
+
+
+def _walked(blob: bytes, text: bool = True) -> object:
+    """lp_decode with remembered layouts set aside: the plain walk (or the
+    error it raises, as a string)."""
+    from ambry.persistence.rdb import containers
+
+    saved = containers._layout_stats[2]
+    containers._layout_stats[2] = 1 << 60
+    try:
+        return lp_decode(blob, text)
+    except RDBCorruptError as e:
+        return f"error: {e.message}"
+    finally:
+        containers._layout_stats[2] = saved
+
+
+def _decoded(blob: bytes, text: bool = True) -> object:
+    try:
+        return lp_decode(blob, text)
+    except RDBCorruptError as e:
+        return f"error: {e.message}"
+
+
+_lp_elements = st.lists(st.one_of(
+    st.binary(max_size=8), st.integers(0, 127).map(lambda i: b"%d" % i), st.integers(-4096, 4095).map(lambda i: b"%d" % i),
+    st.sampled_from([b"", b"x" * 63, b"y" * 64, b"-5", b"100000"])), min_size=1, max_size=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(shapes=st.lists(_lp_elements, min_size=1, max_size=6), flips=st.lists(
+    st.tuples(st.integers(0, 1000), st.integers(1, 255)), max_size=3), text=st.booleans())
+def test_listpacks_taken_by_a_remembered_layout_read_as_walked(shapes: list[list[bytes]],
+                                                                flips: list[tuple[int, int]], text: bool) -> None:
+    """Whatever layouts earlier listpacks left (same sizes, other shapes,
+    corrupted bytes), a listpack decodes exactly as the walk decodes it."""
+    from ambry.persistence.rdb import containers
+
+    containers._layouts.clear()
+    containers._layout_stats[:] = [0, 0, 0]
+    blobs = []
+    for elements in shapes:
+        blob = lp_encode(elements)
+        blobs += [blob, blob]
+        for pos, x in flips:  # the same size, other bytes
+            b = bytearray(blob)
+            b[pos % len(b)] ^= x
+            blobs.append(bytes(b))
+    for blob in blobs * 2:
+        assert _decoded(blob, text) == _walked(blob, text)
+
+
+def test_a_layout_is_used_for_listpacks_of_the_same_shape_only() -> None:
+    from ambry.persistence.rdb import containers
+
+    containers._layouts.clear()
+    containers._layout_stats[:] = [0, 0, 0]
+    a = lp_encode([b"name", b"alice", b"age", 30])
+    b = lp_encode([b"name", b"carol", b"age", 41])
+    c = lp_encode([b"nick", 100, b"alice", b"xyz"])  # same size, count and first byte; other layout
+    assert len(a) == len(c) and a[4:7] == c[4:7]
+    assert lp_decode(a) == [b"name", b"alice", b"age", b"30"]
+    hits = containers._layout_stats[1]
+    assert lp_decode(b) == [b"name", b"carol", b"age", b"41"] and containers._layout_stats[1] == hits + 1
+    assert lp_decode(c) == [b"nick", b"100", b"alice", b"xyz"] == _walked(c)
+    assert lp_decode(b, text=False) == [b"name", b"carol", b"age", 41]
+    with pytest.raises(RDBCorruptError, match="says 3 elements, found 4"):
+        lp_decode(b[:4] + b"\x03\x00" + b[6:])
+
+
+@settings(max_examples=300, deadline=None)
+@given(first=st.binary(min_size=1, max_size=4), rest=st.lists(st.one_of(st.integers(0, 127), st.binary(max_size=3)),
+                                                              min_size=1, max_size=8),
+       data=st.data(), text=st.booleans())
+def test_same_size_listpacks_with_other_layouts_are_walked(first: bytes, rest: list, data: st.DataObject,
+                                                           text: bool) -> None:
+    """Listpacks that share size, count and first byte but not layout:
+    their entries permuted, or 7-bit integers (2 bytes) swapped with empty
+    strings (2 bytes too)."""
+    from ambry.persistence.rdb import containers
+
+    containers._layouts.clear()
+    containers._layout_stats[:] = [0, 0, 0]
+    others = [[first, *data.draw(st.permutations(rest))],
+              [first, *[b"" if isinstance(x, int) else x for x in rest]],
+              [first, *[7 if x == b"" else x for x in rest]]]
+    blob = lp_encode([first, *rest])
+    assert _decoded(blob, text) == _walked(blob, text)
+    for elements in others:
+        other = lp_encode(elements)
+        assert _decoded(other, text) == _walked(other, text)
+        assert _decoded(blob, text) == _walked(blob, text)

@@ -582,3 +582,48 @@ def test_sortedlist_and_small_list_containers_answer_alike(monkeypatch: pytest.M
     monkeypatch.setattr(zsets, "SMALL_MAX", 3)
     big = _random_session(3)
     assert small == big
+
+
+# -- listpack back-lengths (lpEncodeBacklen) ------------------------------------------------------
+
+
+def test_listpack_backlen_sizes_follow_lpencodebacklen() -> None:
+    """lpEncodeBacklen: 1 byte up to 127, then 2 below 16383, 3 below
+    2097151, 4 below 268435455, else 5 -- each limit itself takes the
+    larger size (one below a power of 128, not the power)."""
+    from ambry.server.commands.zsets import _lp_backlen
+
+    sizes = {127: 1, 128: 2, 16382: 2, 16383: 3, 16384: 3, 2097150: 3, 2097151: 4, 2097152: 4,
+             268435454: 4, 268435455: 5, 268435456: 5}
+    assert {n: _lp_backlen(n) for n in sizes} == sizes
+
+
+# (first member length, second member length): the first member's entry is
+# 5 + n bytes with a 32-bit length header, so 16378 and 2097146 put it right on
+# lpEncodeBacklen's limits (16383, 2097151); the second member pads the
+# listpack so that one byte more or less crosses a jemalloc size class
+# (20480 -> 24576, 2.5 MiB -> 3 MiB).
+_BACKLEN_CASES = [
+    (16377, 4080), (16378, 4080), (16379, 4080), (16378, 4079),
+    (2097145, 524267), (2097146, 524267), (2097147, 524267), (2097146, 524266),
+]
+
+
+@pytest.mark.parametrize(("n1", "n2"), _BACKLEN_CASES)
+def test_memory_usage_of_members_on_backlen_limits_matches_redis(redis: ServerProcess, ambry: ServerProcess,
+                                                                 n1: int, n2: int) -> None:
+    """MEMORY USAGE of a listpack zset counts each entry's back-length as
+    listpack.c sizes it: members whose entries land on the limits give
+    Redis's exact numbers."""
+    replies = []
+    for server in (redis, ambry):
+        c = server.conn(timeout=30)
+        try:
+            assert c.command("CONFIG", "SET", "zset-max-listpack-value", 3000000) == b"+OK\r\n"
+            c.command("ZADD", "z", 1, b"a" * n1, 2, b"b" * n2)
+            assert c.command("OBJECT", "ENCODING", "z") == b"$8\r\nlistpack\r\n"
+            replies.append(c.command("MEMORY", "USAGE", "z"))
+        finally:
+            c.command("CONFIG", "SET", "zset-max-listpack-value", 64)
+            c.close()
+    assert replies[1] == replies[0]

@@ -25,9 +25,15 @@ Writing::
     out.write(w.key(b"k", "string", b"v", expire_ms=None))
     out.write(w.eof())
 
-The value model shared by both sides is described in :mod:`.model`.
+The value model shared by both sides is described in :mod:`.model`.  A
+loader with its own value types passes a :class:`ValueBuilder` (see
+:mod:`.builder`) and, to load a whole dump fast, ``batch_keys=True``
+(runs of keys come as :class:`KeyBatch` events)::
+
+    reader = RDBReader(builder=MyValues(), batch_keys=True)
 """
 
+from .builder import MODEL, ValueBuilder
 from .constants import RDB_VERSION_DEFAULT, RDB_VERSION_MAX
 from .errors import (
     RDBChecksumError,
@@ -48,6 +54,7 @@ from .model import (
     FunctionLibrary,
     Header,
     Key,
+    KeyBatch,
     ModuleAux,
     ModuleValue,
     ResizeDB,
@@ -69,7 +76,7 @@ __all__ = [
     "RDBError", "RDBCorruptError", "RDBTruncatedError", "RDBSignatureError", "RDBVersionError",
     "RDBChecksumError", "RDBModuleError", "RDBWriteError",
     "Event", "Header", "Aux", "SelectDB", "ResizeDB", "SlotInfo", "FunctionLibrary", "ModuleAux",
-    "Key", "End",
+    "Key", "KeyBatch", "End", "ValueBuilder", "MODEL",
     "Stream", "StreamEntry", "StreamGroup", "StreamConsumer", "StreamNACK", "StreamID",
     "STREAM_ID_ZERO", "STREAM_ID_MAX", "ModuleValue",
     "ModuleType", "ModuleRegistry", "ModuleLoadIO", "ModuleSaveIO", "module_id", "module_name",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable
+from operator import itemgetter
 from typing import Final
 
 from .encoding import canonical_int
@@ -32,6 +33,8 @@ _ZL_HDR: Final = struct.Struct("<IIH")
 #: Decimal text of 0..127 (listpack 7-bit ints) and -4096..4095 (13-bit).
 _TXT7: Final = [b"%d" % i for i in range(128)]
 _TXT13: Final = [b"%d" % (i - 8192 if i >= 4096 else i) for i in range(8192)]
+_INT7: Final = list(range(128))
+_INT13: Final = [i - 8192 if i >= 4096 else i for i in range(8192)]
 
 LP_HEADER_SIZE: Final = 6
 LP_EMPTY: Final = b"\x07\x00\x00\x00\x00\x00\xff"
@@ -85,9 +88,166 @@ def _backlen_value(blob: bytes, end: int) -> int:
 # -- listpack ------------------------------------------------------------------------
 
 
+# -- listpack layouts ------------------------------------------------------------------
+#
+# Decoding a listpack means walking it entry by entry, and that Python loop is
+# most of the cost of loading a dump.  But the keys of real data tend to have
+# the same shape (the same fields, values of the same lengths), and two
+# listpacks of the same shape have the same *layout*: the same entries at the
+# same positions.  So the layout of a small listpack made of short strings and
+# 7-bit integers is remembered, by its size, entry count and first byte, as
+# the positions of its entries and one struct format that extracts every
+# element at once.  A listpack like that uses it when the bytes at those
+# positions say the same entry sizes (a string's header byte is its length,
+# any 7-bit integer entry takes two bytes): the walk would then visit exactly
+# these positions, so the result is the walk's.  Nothing else is needed: the
+# walk itself reads nothing but those bytes (back-lengths are checked apart,
+# in deep mode).  When layouts stop matching
+# (data without repeated shapes), they are set aside for a while and the walk
+# is used alone.
+
+#: Header bytes mapped to what decides an entry's size: every 7-bit integer
+#: to 0, a 6-bit string header to itself (its length); anything else is not
+#: in a layout, and keeps a value no layout has at that place.
+_SIZE_CLASS: Final = bytes(0 if b < 0x80 else b for b in range(256))
+_LAYOUT_MAX_ENTRIES: Final = 256
+_LAYOUTS_MAX: Final = 4096  # layouts remembered; the table is emptied when full
+_LAYOUT_PROBE: Final = 2048  # lookups between two looks at the hit rate
+_LAYOUT_REST: Final = 32768  # listpacks walked without layouts after a poor rate
+_LAYOUT_MISSES: Final = 8  # consecutive mismatches that retire a layout
+
+
+class _Layout:
+    """Where a listpack's entries are and how to take them out.  The string
+    headers at their positions must be the ones seen (their lengths); the
+    integer entries only have to be 7-bit integers, which shows in the
+    values the struct reads there (a header byte below 0x80)."""
+
+    __slots__ = ("strings", "headers", "unpack", "count", "ints", "misses")
+
+    def __init__(self, blob: bytes, positions: list[int], fmt: str, ints: list[int]) -> None:
+        int_set = set(ints)
+        strings = [pos for i, pos in enumerate(positions) if i not in int_set]
+        self.strings = itemgetter(*strings) if strings else None
+        self.headers = self.strings(blob) if self.strings is not None else None
+        self.unpack = struct.Struct(fmt).unpack_from
+        self.count = len(positions)
+        # The integer elements, as a slice when evenly spaced (a zset's
+        # scores, a hash's values) so that checking them and giving their
+        # text are one C-level pass each.
+        self.ints: slice | list[int] | None = None
+        if ints:
+            step = ints[1] - ints[0] if len(ints) > 1 else 1
+            regular = ints == list(range(ints[0], ints[-1] + 1, step))
+            self.ints = slice(ints[0], ints[-1] + 1, step) if regular else ints
+        self.misses = 0
+
+
+def _layout_of(blob: bytes) -> _Layout | None:
+    """The layout of ``blob`` if it has one (2 to 256 entries, all short
+    strings or 7-bit integers), walking it once."""
+    pos = 6
+    end = len(blob) - 1
+    positions: list[int] = []
+    ints: list[int] = []
+    fmt = ["<6x"]
+    while pos < end:
+        b = blob[pos]
+        if b < 0x80:
+            ints.append(len(positions))
+            fmt.append("Bx")
+            positions.append(pos)
+            pos += 2
+        elif b < 0xC0:
+            fmt.append(f"x{b & 0x3F}sx")
+            positions.append(pos)
+            pos += (b & 0x3F) + 2
+        else:
+            return None
+        if len(positions) > _LAYOUT_MAX_ENTRIES:
+            return None
+    if pos != end or len(positions) < 2:
+        return None
+    return _Layout(blob, positions, "".join(fmt), ints)
+
+
+_layouts: dict[int, _Layout | None] = {}
+#: [lookups since the last look at the rate, hits among them, walks left to rest]
+_layout_stats: list[int] = [0, 0, 0]
+
+
+def _lp_by_layout(blob: bytes, count: int, text: bool) -> list | None:
+    """The elements of ``blob`` taken by a remembered layout, or None (then
+    it is walked).  Learns the layout of a size seen for the first time."""
+    stats = _layout_stats
+    if stats[2]:
+        stats[2] -= 1
+        return None
+    stats[0] += 1
+    if stats[0] >= _LAYOUT_PROBE:
+        if stats[1] * 4 < stats[0]:
+            stats[2] = _LAYOUT_REST
+        stats[0] = stats[1] = 0
+    # Listpacks of different kinds (a hash's, a list node's) often share a
+    # size; their entry count and first header byte tell most apart.
+    key = len(blob) | count << 32 | blob[6] << 48
+    lay = _layouts.get(key)
+    if lay is None:
+        if key in _layouts:
+            return None  # known to have no layout
+        if len(_layouts) >= _LAYOUTS_MAX:
+            _layouts.clear()
+        lay = _layouts[key] = _layout_of(blob)
+        if lay is None:
+            return None
+    if lay.strings is not None and lay.strings(blob) != lay.headers:
+        _layout_missed(lay, key)
+        return None
+    out = list(lay.unpack(blob))
+    ints = lay.ints
+    if ints is not None:
+        if type(ints) is slice:
+            vals = out[ints]
+            if max(vals) >= 0x80:
+                _layout_missed(lay, key)
+                return None
+            if text:
+                out[ints] = map(_TXT7.__getitem__, vals)
+        else:
+            for i in ints:
+                if out[i] >= 0x80:
+                    _layout_missed(lay, key)
+                    return None
+            if text:
+                t7 = _TXT7
+                for i in ints:
+                    out[i] = t7[out[i]]
+    if count != lay.count and count != 65535:
+        raise RDBCorruptError(f"listpack header says {count} elements, found {lay.count}")
+    lay.misses = 0
+    stats[1] += 1
+    return out
+
+
+def _layout_missed(lay: _Layout, key: int) -> None:
+    """A listpack that does not fit the layout of its size is walked; a
+    layout that keeps missing is dropped (the next listpack like this one
+    brings its own)."""
+    lay.misses += 1
+    if lay.misses >= _LAYOUT_MISSES:
+        _layouts.pop(key, None)
+
+
 def lp_decode(blob: bytes, text: bool = True, deep: bool = False) -> list:
     """The elements of a listpack, head to tail (ints as decimal bytes when
-    ``text``)."""
+    ``text``).
+
+    A listpack of a layout seen before is taken apart by it (see above);
+    otherwise it is walked: the encodings are tested in the order real data
+    has them (short strings, then small integers), ints come from lookup
+    tables, and nothing else happens per entry -- a malformed entry shows as
+    a walk that does not end exactly on the terminator.  ``deep`` checks the
+    back-lengths in a second walk."""
     n = len(blob)
     if n < 7:
         raise RDBCorruptError("listpack shorter than its header")
@@ -96,29 +256,30 @@ def lp_decode(blob: bytes, text: bool = True, deep: bool = False) -> list:
         raise RDBCorruptError(f"listpack header says {total} bytes, blob has {n}")
     if blob[n - 1] != 0xFF:
         raise RDBCorruptError("listpack does not end with 0xFF")
-    out: list = []
+    if n <= 4096:
+        out = _lp_by_layout(blob, count, text)
+        if out is not None:
+            if deep:
+                _lp_check_backlens(blob)
+            return out
+    out = []
     append = out.append
-    t7 = _TXT7
-    t13 = _TXT13
+    t7 = _TXT7 if text else _INT7
+    t13 = _TXT13 if text else _INT13
     pos = 6
     end = n - 1
     try:
         while pos < end:
             b = blob[pos]
-            if b < 0x80:  # 7-bit unsigned int
-                append(t7[b] if text else b)
-                pos += 2
-            elif b < 0xC0:  # string, 6-bit length
-                p = pos + 1
-                q = p + (b & 0x3F)
-                append(blob[p:q])
+            if b & 0xC0 == 0x80:  # string, 6-bit length: 10LLLLLL data backlen
+                q = pos + b - 127
+                append(blob[pos + 1:q])
                 pos = q + 1
+            elif b < 0x80:  # 7-bit unsigned int
+                append(t7[b])
+                pos += 2
             elif b < 0xE0:  # 13-bit signed int
-                u = ((b & 0x1F) << 8) | blob[pos + 1]
-                if text:
-                    append(t13[u])
-                else:
-                    append(u - 8192 if u >= 4096 else u)
+                append(t13[((b & 0x1F) << 8) | blob[pos + 1]])
                 pos += 3
             elif b < 0xF0:  # string, 12-bit length
                 ln = ((b & 0x0F) << 8) | blob[pos + 1]
@@ -150,15 +311,34 @@ def lp_decode(blob: bytes, text: bool = True, deep: bool = False) -> list:
                 pos += 10
             else:
                 raise RDBCorruptError(f"invalid listpack entry encoding 0x{b:02x} at blob offset {pos}")
-            if deep:
-                _lp_check_backlen(blob, pos, end)
     except (IndexError, struct.error):
         raise RDBCorruptError("listpack entry runs past the end of the blob") from None
     if pos != end:
         raise RDBCorruptError("listpack entry runs past the end of the blob")
     if count != 65535 and count != len(out):
         raise RDBCorruptError(f"listpack header says {count} elements, found {len(out)}")
+    if deep:
+        _lp_check_backlens(blob)
     return out
+
+
+def _lp_entry_end(blob: bytes, pos: int) -> int:
+    """Where the entry at ``pos`` ends (after its back-length), from its
+    encoding byte (lpCurrentEncodedSizeUnsafe + lpEncodeBacklen)."""
+    b = blob[pos]
+    if b < 0x80:
+        return pos + 2
+    if b < 0xC0:
+        return pos + (b & 0x3F) + 2
+    if b < 0xE0:
+        return pos + 3
+    if b < 0xF0:
+        ln = ((b & 0x0F) << 8) | blob[pos + 1]
+        return pos + ln + 2 + _backlen_size(ln + 2)
+    if b == 0xF0:
+        ln = _U32.unpack_from(blob, pos + 1)[0]
+        return pos + ln + 5 + _backlen_size(ln + 5)
+    return pos + (4, 5, 6, 10)[b - 0xF1]
 
 
 def _lp_check_backlen(blob: bytes, pos: int, end: int) -> None:
@@ -173,6 +353,16 @@ def _lp_check_backlen(blob: bytes, pos: int, end: int) -> None:
     ln = _backlen_value(blob, pos)
     if _backlen_size(ln) != pos - p:
         raise RDBCorruptError("listpack back-length does not match its entry")
+
+
+def _lp_check_backlens(blob: bytes) -> None:
+    """Deep check of a listpack already walked by :func:`lp_decode`: every
+    entry's back-length gives back the entry's size (lpValidateNext)."""
+    pos = 6
+    end = len(blob) - 1
+    while pos < end:
+        pos = _lp_entry_end(blob, pos)
+        _lp_check_backlen(blob, pos, end)
 
 
 def lp_validate_count(blob: bytes) -> int:

@@ -283,6 +283,43 @@ def read_str(buf: bytes, pos: int) -> tuple[bytes, int]:
 _lzf_decompress = lzf.decompress
 
 
+def read_blob(buf: bytes, pos: int) -> tuple[bytes, int]:
+    """:func:`read_str` for a string holding a container (a listpack,
+    ziplist, intset ...), which Redis writes LZF-compressed whenever that
+    saves 4 bytes: the LZF form with 6/14-bit lengths is decoded inline,
+    anything else (and every error) goes through :func:`read_str`."""
+    n = len(buf)
+    p = pos + 1
+    if p + 1 < n and buf[pos] == 0xC3:
+        c = buf[p]
+        if c < 0x40:
+            clen = c
+            p += 1
+        elif c < 0x80 and p + 2 < n:
+            clen = ((c & 0x3F) << 8) | buf[p + 1]
+            p += 2
+        else:
+            return read_str(buf, pos)
+        u = buf[p]
+        if u < 0x40:
+            ulen = u
+            p += 1
+        elif u < 0x80 and p + 1 < n:
+            ulen = ((u & 0x3F) << 8) | buf[p + 1]
+            p += 2
+        else:
+            return read_str(buf, pos)
+        end = p + clen
+        if end <= n and 0 < ulen <= 88 * clen + 64:
+            try:
+                out = _lzf_decompress(buf[p:end], ulen)
+            except (ValueError, MemoryError, OverflowError):
+                out = None
+            if out is not None and len(out) == ulen:
+                return out, end
+    return read_str(buf, pos)
+
+
 def _read_special(buf: bytes, pos: int, b: int) -> tuple[bytes, int]:
     if b == 0xC3:
         clen, p = read_len(buf, pos + 1)

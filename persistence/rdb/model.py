@@ -4,7 +4,8 @@ The reader turns a dump into these events and the writer turns them back
 into bytes, so a dump can be read, filtered and rewritten without either side
 knowing about the server's in-memory classes.
 
-Values (``Key.value``) by ``Key.type``:
+Values (``Key.value``) by ``Key.type``, as the reader's default value
+builder gives them (a program may pass its own, see :mod:`.builder`):
 
 * ``"string"``  -- ``bytes``.  Integer-encoded strings (RDB INT8/16/32) are the
   bytes of their decimal text; ``Key.encoding == "int"`` records that they
@@ -103,7 +104,11 @@ class Stream:
     """A stream's live entries and metadata, as RDB types 15/19/21 hold them.
 
     ``nodes`` is the number of listpacks the stream was stored in (0 for a
-    stream built by hand); the writer re-packs entries itself."""
+    stream built by hand).  ``listpacks`` keeps those nodes as the file had
+    them, (16-byte big-endian master ID, listpack bytes) pairs with their
+    XDEL/XTRIM tombstones, for a loader that holds streams the way Redis
+    does (None for a stream built by hand; not part of equality).  The
+    writer always re-packs ``entries`` itself."""
 
     entries: list[StreamEntry] = field(default_factory=list)
     length: int = 0
@@ -113,6 +118,7 @@ class Stream:
     entries_added: int = 0
     groups: list[StreamGroup] = field(default_factory=list)
     nodes: int = 0
+    listpacks: list[tuple[bytes, bytes]] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)
@@ -230,6 +236,29 @@ class Key:
 
 
 @dataclass(slots=True)
+class KeyBatch:
+    """Consecutive key records of database ``db``, as the reader delivers
+    them with ``batch_keys=True`` (one batch per run of keys between other
+    events, at most one per :meth:`~.reader.RDBReader.feed`).
+
+    ``keys``, ``values`` and ``types`` (the RDB type ids) are parallel lists.
+    Expiry, LRU and LFU are rare enough to be kept apart: ``meta`` lists
+    ``(index, expire_ms, lru_idle, lfu_freq)`` for the keys that had any.
+    ``skipped`` are the keys whose builder returned None (see
+    :mod:`.builder`); they are in no other list.  ``offset`` is the
+    position of the first record.  Loading a dump this way costs a list
+    append per key instead of an event object."""
+
+    db: int
+    keys: list[bytes]
+    values: list[object]
+    types: list[int]
+    meta: list[tuple[int, int | None, int | None, int | None]] = field(default_factory=list)
+    skipped: list[bytes] = field(default_factory=list)
+    offset: int = 0
+
+
+@dataclass(slots=True)
 class End:
     """EOF (255) and the checksum: ``checksum`` is the stored CRC-64 (None for
     RDB < 5; 0 means the writer disabled it), ``computed`` is the CRC the
@@ -240,7 +269,7 @@ class End:
     offset: int = 0
 
 
-Event = Header | Aux | SelectDB | ResizeDB | SlotInfo | FunctionLibrary | ModuleAux | Key | End
+Event = Header | Aux | SelectDB | ResizeDB | SlotInfo | FunctionLibrary | ModuleAux | Key | KeyBatch | End
 
 
 def kind_of_type(rdb_type: int) -> str:

@@ -16,6 +16,11 @@ How it stays fast and bounded:
   amortised linear time and at most about twice its own size in memory.
 * Consumed bytes are dropped after every :meth:`RDBReader.feed`; the reader
   never holds more than the current incomplete record.
+* Loading a whole dump (``batch_keys=True`` with a :mod:`~.builder`) costs
+  a few list appends per key: runs of plain string records are read in a
+  tight loop, containers go from their decoded lists straight to the
+  caller's types, and listpacks of a shape seen before are taken apart in
+  one struct call (see :mod:`.containers`).
 
 Errors: a corrupt record raises :class:`~.errors.RDBCorruptError` (or a
 subclass) naming the offset and the key; input that ends early raises
@@ -29,13 +34,15 @@ from __future__ import annotations
 import os
 import stat
 import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from typing import IO, Any, Final, Literal
 
 from . import constants as C
+from .builder import MODEL, ValueBuilder
 from .containers import intset_decode, lp_decode, ziplist_decode, zipmap_decode
-from .encoding import Corrupt, NeedMore, crc64, read_len, read_str, string_encoding
+from .encoding import Corrupt, NeedMore, crc64, read_blob, read_len, read_str, string_encoding
 from .errors import (
     RDBChecksumError,
     RDBCorruptError,
@@ -54,6 +61,7 @@ from .model import (
     FunctionLibrary,
     Header,
     Key,
+    KeyBatch,
     ModuleAux,
     ModuleValue,
     ResizeDB,
@@ -87,6 +95,10 @@ _MASK64: Final = (1 << 64) - 1
 
 _HEADER, _BODY, _CHECKSUM, _DONE = range(4)
 
+#: The float of each integral zset score a listpack stores in 7 or 13 bits
+#: (shared objects: a load makes no float for them).
+_SMALL_SCORES: Final = {i: float(i) for i in range(-4096, 4096)}
+
 _KIND = C.KIND_OF_TYPE
 _ENC = C.ENCODING_OF_TYPE
 
@@ -117,6 +129,14 @@ class RDBReader:
     * ``total_size`` -- the input's size when known (a file): a record that
       claims to need more bytes than are left is reported at once instead of
       buffering the rest of the input first.
+    * ``builder`` -- what decoded values become (:mod:`.builder`; default:
+      the neutral model).
+    * ``batch_keys`` -- deliver key records as :class:`KeyBatch` events
+      (runs of keys as parallel lists) instead of one :class:`Key` each:
+      the fast path for loading a whole dump.
+    * ``types`` -- the RDB type ids to accept (default: every one this
+      reader knows); any other is refused with Redis's "Unknown RDB
+      encoding type" (Redis 7.0 would pass the ids below 20 but 8).
     """
 
     def __init__(
@@ -128,8 +148,13 @@ class RDBReader:
         max_version: int = C.RDB_VERSION_MAX,
         deep_sanitize: bool = False,
         total_size: int | None = None,
+        builder: ValueBuilder | None = None,
+        batch_keys: bool = False,
+        types: Collection[int] | None = None,
     ) -> None:
         self.verify_checksum = verify_checksum
+        self.builder = MODEL if builder is None else builder
+        self.batch_keys = batch_keys
         self.total_size = total_size
         self.modules = modules or ModuleRegistry()
         self.unknown_modules = unknown_modules
@@ -159,7 +184,7 @@ class RDBReader:
         self._v_fexp: dict[bytes, int] | None = None
         self._parsers: dict[int, Callable[[int, bytes, int], tuple[Any, int]]] = {
             C.TYPE_LIST: self._v_list,
-            C.TYPE_SET: self._v_list,
+            C.TYPE_SET: self._v_set,
             C.TYPE_ZSET: self._v_zset_text,
             C.TYPE_HASH: self._v_hash,
             C.TYPE_ZSET_2: self._v_zset_binary,
@@ -183,6 +208,9 @@ class RDBReader:
             C.TYPE_HASH_METADATA: self._v_hash_metadata,
             C.TYPE_HASH_LISTPACK_EX: self._v_hash_listpack_ex,
         }
+        if types is not None:
+            # Strings (type 0) are read by _body itself: always accepted.
+            self._parsers = {t: f for t, f in self._parsers.items() if t in types}
 
     # -- public interface -------------------------------------------------------------
 
@@ -389,7 +417,11 @@ class RDBReader:
 
         The per-key prefix state (expire, LRU, LFU) lives in locals and is
         written back whenever the loop is left, since an incomplete key
-        record is parsed again later with the same prefix."""
+        record is parsed again later with the same prefix.  In batch mode
+        key records are appended to the current :class:`KeyBatch` (opened
+        by the first key after any other event) instead of becoming
+        :class:`Key` events; a record is added only once complete, so a
+        record parsed again after more input never appears twice."""
         pos = self._pos
         n = len(buf)
         append = events.append
@@ -399,6 +431,15 @@ class RDBReader:
         expire = self._expire
         lru = self._lru
         lfu = self._lfu
+        prefixed = expire is not None or lru is not None or lfu is not None
+        batching = self.batch_keys
+        batch: KeyBatch | None = None
+        # The batch's list appends, bound when a batch opens.
+        keys_add: Callable[[Any], None] = append
+        values_add: Callable[[Any], None] = append
+        types_add: Callable[[Any], None] = append
+        meta_add: Callable[[Any], None] = append
+        skipped_add: Callable[[Any], None] = append
         start = pos
         key: bytes | None = None
         op = 0
@@ -410,6 +451,40 @@ class RDBReader:
                     raise NeedMore(pos + 1)
                 op = buf[pos]
                 if op < 244:
+                    if op == 0 and batching and not prefixed:
+                        # A run of string records with short (6-bit length)
+                        # keys and values and no prefix: most of a typical
+                        # dump, taken in a tight loop.  It stops before any
+                        # record it cannot take whole, which the general path
+                        # below then reads (or waits for).
+                        if batch is None:
+                            batch, keys_add, values_add, types_add, meta_add, skipped_add = _open_batch(
+                                db, base + start, append)
+                        types = batch.types
+                        taken = len(types)
+                        try:
+                            while True:  # buf[pos] is 0 (a string record) here
+                                b = buf[pos + 1]  # the key's length, IndexError past the buffer
+                                if b >= 0x40:
+                                    break
+                                q = pos + 2 + b  # the value's length byte
+                                c = buf[q]
+                                if c >= 0x40:
+                                    break
+                                e = q + 1 + c
+                                if e > n:
+                                    break
+                                keys_add(buf[pos + 2:q])
+                                values_add(buf[q + 1:e])
+                                pos = e
+                                if buf[e]:
+                                    break
+                        except IndexError:
+                            pass  # the buffer ends after a whole record, or inside one not taken
+                        run = len(batch.keys) - taken
+                        if run:
+                            types.extend(repeat(0, run))
+                            continue
                     # A key record: type, key, value.
                     p = pos + 1
                     if p >= n:
@@ -437,26 +512,66 @@ class RDBReader:
                         else:
                             enc = "raw" if b < 0xC0 else "lzf" if b == 0xC3 else "int"
                             value, p = read_str(buf, p)
-                        append(Key(db, key, "string", value, expire, lru, lfu, None, 0, enc, None,
-                                   base + start, p - start))
+                        if not batching:
+                            append(Key(db, key, "string", value, expire, lru, lfu, None, 0, enc, None,
+                                       base + start, p - start))
                     else:
                         parser = parsers.get(op)
                         if parser is None:
                             raise Corrupt(f"Unknown RDB encoding type {op}", pos)
-                        self._cur_key = key
-                        self._v_nodes = None
-                        self._v_fexp = None
+                        # Errors raised inside get the key from the handlers below.
+                        if not batching:
+                            self._v_nodes = None
+                            self._v_fexp = None
                         value, p = parser(op, buf, p)
-                        append(Key(db, key, _KIND[op], value, expire, lru, lfu, self._v_fexp, op, _ENC[op],
-                                   self._v_nodes, base + start, p - start))
-                    expire = lru = lfu = None
+                        if not batching:
+                            append(Key(db, key, _KIND[op], value, expire, lru, lfu, self._v_fexp, op, _ENC[op],
+                                       self._v_nodes, base + start, p - start))
+                    if batching:
+                        if batch is None:
+                            batch, keys_add, values_add, types_add, meta_add, skipped_add = _open_batch(
+                                db, base + start, append)
+                        if value is None:
+                            skipped_add(key)
+                        else:
+                            if prefixed:
+                                meta_add((len(batch.keys), expire, lru, lfu))
+                            keys_add(key)
+                            values_add(value)
+                            types_add(op)
+                    if prefixed:
+                        expire = lru = lfu = None
+                        prefixed = False
                     pos = p
-                elif op == C.OP_EXPIRETIME_MS:
+                    continue
+                # Prefixes of the next key record; they do not end a batch.
+                if op == C.OP_EXPIRETIME_MS:
                     if pos + 9 > n:
                         raise NeedMore(pos + 9)
                     expire = _I64.unpack_from(buf, pos + 1)[0]
+                    prefixed = True
                     pos += 9
-                elif op == C.OP_SELECTDB:
+                    continue
+                if op == C.OP_IDLE:
+                    lru, pos = read_len(buf, pos + 1)
+                    prefixed = True
+                    continue
+                if op == C.OP_FREQ:
+                    if pos + 2 > n:
+                        raise NeedMore(pos + 2)
+                    lfu = buf[pos + 1]
+                    prefixed = True
+                    pos += 2
+                    continue
+                if op == C.OP_EXPIRETIME:
+                    if pos + 5 > n:
+                        raise NeedMore(pos + 5)
+                    expire = _I32.unpack_from(buf, pos + 1)[0] * 1000
+                    prefixed = True
+                    pos += 5
+                    continue
+                batch = None
+                if op == C.OP_SELECTDB:
                     db, pos = read_len(buf, pos + 1)
                     self.db = db
                     append(SelectDB(db, base + start))
@@ -468,13 +583,6 @@ class RDBReader:
                     k, p = read_str(buf, pos + 1)
                     v, pos = read_str(buf, p)
                     append(Aux(k, v, base + start))
-                elif op == C.OP_IDLE:
-                    lru, pos = read_len(buf, pos + 1)
-                elif op == C.OP_FREQ:
-                    if pos + 2 > n:
-                        raise NeedMore(pos + 2)
-                    lfu = buf[pos + 1]
-                    pos += 2
                 elif op == C.OP_EOF:
                     pos += 1
                     if self.verify_checksum:
@@ -482,11 +590,6 @@ class RDBReader:
                     self._crc_pos = pos
                     self._state = _CHECKSUM
                     return True
-                elif op == C.OP_EXPIRETIME:
-                    if pos + 5 > n:
-                        raise NeedMore(pos + 5)
-                    expire = _I32.unpack_from(buf, pos + 1)[0] * 1000
-                    pos += 5
                 elif op == C.OP_FUNCTION2:
                     code, pos = read_str(buf, pos + 1)
                     engine, name = _shebang(code)
@@ -517,6 +620,12 @@ class RDBReader:
                 f"invalid data in {'key' if op < 244 else C.OPCODE_NAMES.get(op, 'record')} "
                 f"record ({type(e).__name__}: {e})", offset=base + start, key=key,
             ) from None
+        except Exception as e:
+            if self.builder is MODEL:
+                raise
+            # A custom builder's types refused the value.
+            raise RDBCorruptError(f"cannot build the {_KIND.get(op, 'value')} value ({type(e).__name__}: {e})",
+                                  offset=base + start, key=key) from None
         finally:
             self._pos = start if self._state == _BODY else pos
             self._rec_start = start
@@ -572,7 +681,7 @@ class RDBReader:
 
     def _blob(self, buf: bytes, p: int) -> tuple[bytes, int, int]:
         """An RDB string holding a container: (blob, start, end)."""
-        blob, q = read_str(buf, p)
+        blob, q = read_blob(buf, p)
         return blob, p, q
 
     def _decode(self, fn: Callable[..., Any], blob: bytes, at: int, *args: Any) -> Any:
@@ -580,49 +689,68 @@ class RDBReader:
         try:
             return fn(blob, *args)
         except RDBCorruptError as e:
-            raise RDBCorruptError(e.message, offset=self._base + at, key=self._cur_key) from None
+            raise RDBCorruptError(e.message, offset=self._base + at) from None
+
+    def _lp(self, buf: bytes, p: int) -> tuple[list[bytes], int]:
+        """A listpack blob at ``p`` decoded with integers as text: (elements,
+        end).  (The hash and zset parsers, the hot ones, have it inline.)"""
+        blob, q = read_blob(buf, p)
+        try:
+            return lp_decode(blob, True, self.deep), q
+        except RDBCorruptError as e:
+            raise RDBCorruptError(e.message, offset=self._base + p) from None
 
     def _strings(self, buf: bytes, p: int, count: int) -> tuple[list[bytes], int]:
+        """``count`` RDB strings from ``p``.  Short ones are sliced without
+        a bounds check each: one that runs past the buffer leaves ``p``
+        beyond its end, which the next index (IndexError) or the final
+        check turns into NeedMore."""
         out: list[bytes] = []
         append = out.append
-        n = len(buf)
-        for _ in range(count):
-            if p >= n:
-                raise NeedMore(p + 1)
-            b = buf[p]
-            if b < 0x40:
-                q = p + 1 + b
-                if q > n:
-                    raise NeedMore(q)
-                append(buf[p + 1:q])
-                p = q
-            else:
-                s, p = read_str(buf, p)
-                append(s)
+        try:
+            for _ in range(count):
+                b = buf[p]
+                if b < 0x40:
+                    q = p + 1 + b
+                    append(buf[p + 1:q])
+                    p = q
+                else:
+                    s, p = read_str(buf, p)
+                    append(s)
+        except IndexError:
+            raise NeedMore(p + 1) from None
+        if p > len(buf):
+            raise NeedMore(p)
         return out, p
 
-    def _v_list(self, t: int, buf: bytes, p: int) -> tuple[list[bytes], int]:
+    def _v_list(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
+        """RDB_TYPE_LIST: a count, then the elements."""
         count, p = read_len(buf, p)
         out, p = self._strings(buf, p, count)
-        if self.deep and t == C.TYPE_SET and len(set(out)) != len(out):
-            raise Corrupt("Duplicate set members detected", p)
-        return out, p
+        return self.builder.list_value(t, [out], None), p
 
-    def _v_hash(self, t: int, buf: bytes, p: int) -> tuple[list[tuple[bytes, bytes]], int]:
+    def _v_set(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
+        """RDB_TYPE_SET: a count, then the members."""
+        count, p = read_len(buf, p)
+        out, p = self._strings(buf, p, count)
+        if self.deep:
+            _check_unique(out, p, "Duplicate set members detected")
+        return self.builder.set_value(t, out), p
+
+    def _v_hash(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
         count, p = read_len(buf, p)
         if count > (len(buf) - p) // 2 + 1:
             # Cannot be complete yet: each pair takes at least two bytes.
             raise NeedMore(p + 2 * count)
         flat, p = self._strings(buf, p, 2 * count)
-        it = iter(flat)
-        pairs = list(zip(it, it, strict=True))
         if self.deep:
-            _check_unique_fields(pairs, p)
-        return pairs, p
+            _check_unique(flat[0::2], p)
+        return self.builder.hash_value(t, flat), p
 
-    def _v_zset_text(self, t: int, buf: bytes, p: int) -> tuple[list[tuple[bytes, float]], int]:
+    def _v_zset_text(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
         count, p = read_len(buf, p)
-        out: list[tuple[bytes, float]] = []
+        members: list[bytes] = []
+        scores: list[float] = []
         n = len(buf)
         for _ in range(count):
             member, p = read_str(buf, p)
@@ -643,13 +771,16 @@ class RDBReader:
                     raise NeedMore(q)
                 score = _parse_score(buf[p + 1:q], p)
                 p = q
-            out.append((member, score))
-        return out, p
+            members.append(member)
+            scores.append(score)
+        return self.builder.zset_value(t, members, scores), p
 
-    def _v_zset_binary(self, t: int, buf: bytes, p: int) -> tuple[list[tuple[bytes, float]], int]:
+    def _v_zset_binary(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
         count, p = read_len(buf, p)
-        out: list[tuple[bytes, float]] = []
-        append = out.append
+        members: list[bytes] = []
+        scores: list[float] = []
+        m_add = members.append
+        s_add = scores.append
         n = len(buf)
         unpack = _F64.unpack_from
         for _ in range(count):
@@ -659,13 +790,14 @@ class RDBReader:
             score = unpack(buf, p)[0]
             if score != score:
                 raise Corrupt("Zset with NAN score detected", p)
-            append((member, score))
+            m_add(member)
+            s_add(score)
             p += 8
         if self.deep:
-            _check_unique_fields(out, p)
-        return out, p
+            _check_unique(members, p)
+        return self.builder.zset_value(t, members, scores), p
 
-    def _v_module2(self, t: int, buf: bytes, p: int) -> tuple[ModuleValue, int]:
+    def _v_module2(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
         mid, p = read_len(buf, p)
         name, encver = module_name(mid)
         data_start = p
@@ -674,11 +806,11 @@ class RDBReader:
         mt = self.modules.get(name)
         if mt is None:
             if self.unknown_modules == "raw":
-                return mv, p
+                return self.builder.module_value(t, mv), p
             raise RDBModuleError(
                 f"The RDB file contains module data I can't load: no matching module type '{name}' "
                 f"(module id {mid:#x}, encoding version {encver})",
-                module_id=mid, module_name=name, key=self._cur_key,
+                module_id=mid, module_name=name,
             )
         io = ModuleLoadIO(buf, data_start, framed=True)
         mv.parsed = _call_module(lambda: mt.rdb_load(io, encver), name, mid)
@@ -686,11 +818,11 @@ class RDBReader:
             raise RDBModuleError(
                 f"The RDB file contains module data for the module type '{name}', that the "
                 "responsible module is not able to load. Check for modules log above for additional "
-                "clues.", module_id=mid, module_name=name, key=self._cur_key,
+                "clues.", module_id=mid, module_name=name,
             )
-        return mv, p
+        return self.builder.module_value(t, mv), p
 
-    def _v_module_pre_ga(self, t: int, buf: bytes, p: int) -> tuple[ModuleValue, int]:
+    def _v_module_pre_ga(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
         mid, p = read_len(buf, p)
         name, encver = module_name(mid)
         mt = self.modules.get(name)
@@ -698,108 +830,130 @@ class RDBReader:
             raise RDBModuleError(
                 f"The RDB file contains module data I can't load: no matching module type '{name}' "
                 f"(module id {mid:#x}; pre-GA module values cannot be skipped)", module_id=mid, module_name=name,
-                key=self._cur_key,
             )
         io = ModuleLoadIO(buf, p, framed=False)
         parsed = _call_module(lambda: mt.rdb_load(io, encver), name, mid)
-        return ModuleValue(mid, name, encver, [], parsed), io.pos
+        return self.builder.module_value(t, ModuleValue(mid, name, encver, [], parsed)), io.pos
 
-    def _v_zipmap(self, t: int, buf: bytes, p: int) -> tuple[list[tuple[bytes, bytes]], int]:
+    def _v_zipmap(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
         blob, at, p = self._blob(buf, p)
-        return self._decode(zipmap_decode, blob, at), p
+        pairs = self._decode(zipmap_decode, blob, at)
+        return self.builder.hash_value(t, [x for fv in pairs for x in fv]), p
 
-    def _v_list_ziplist(self, t: int, buf: bytes, p: int) -> tuple[list[bytes], int]:
+    def _v_list_ziplist(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
         blob, at, p = self._blob(buf, p)
-        return self._decode(ziplist_decode, blob, at), p
+        return self.builder.list_value(t, [self._decode(ziplist_decode, blob, at)], None), p
 
-    def _v_intset(self, t: int, buf: bytes, p: int) -> tuple[list[bytes], int]:
+    def _v_intset(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
         blob, at, p = self._blob(buf, p)
-        return self._decode(intset_decode, blob, at, True, self.deep), p
+        ints = self._decode(intset_decode, blob, at, False, self.deep)
+        # A valid blob's width (a little-endian u32 of 2, 4 or 8) is its first byte.
+        return self.builder.intset_value(t, ints, blob[0]), p
 
-    def _v_zset_ziplist(self, t: int, buf: bytes, p: int) -> tuple[list[tuple[bytes, float]], int]:
+    def _v_zset_ziplist(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
         blob, at, p = self._blob(buf, p)
         flat = self._decode(ziplist_decode, blob, at, False)
-        return self._zset_pairs(flat, at, check_dups=True), p
+        members, scores = _zset_columns(flat, at)
+        _check_unique(members, at)
+        return self.builder.zset_value(t, members, scores), p
 
-    def _v_hash_ziplist(self, t: int, buf: bytes, p: int) -> tuple[list[tuple[bytes, bytes]], int]:
+    def _v_hash_ziplist(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
         blob, at, p = self._blob(buf, p)
         flat = self._decode(ziplist_decode, blob, at)
-        return self._hash_pairs(flat, at, check_dups=True), p
-
-    def _v_hash_listpack(self, t: int, buf: bytes, p: int) -> tuple[list[tuple[bytes, bytes]], int]:
-        blob, at, p = self._blob(buf, p)
-        flat = self._decode(lp_decode, blob, at, True, self.deep)
-        return self._hash_pairs(flat, at, check_dups=self.deep), p
-
-    def _v_zset_listpack(self, t: int, buf: bytes, p: int) -> tuple[list[tuple[bytes, float]], int]:
-        blob, at, p = self._blob(buf, p)
-        flat = self._decode(lp_decode, blob, at, False, self.deep)
-        return self._zset_pairs(flat, at, check_dups=self.deep), p
-
-    def _v_set_listpack(self, t: int, buf: bytes, p: int) -> tuple[list[bytes], int]:
-        blob, at, p = self._blob(buf, p)
-        out = self._decode(lp_decode, blob, at, True, self.deep)
-        if self.deep and len(set(out)) != len(out):
-            raise Corrupt("Set listpack with duplicate members", at)
-        return out, p
-
-    def _hash_pairs(self, flat: list[bytes], at: int, check_dups: bool) -> list[tuple[bytes, bytes]]:
-        if len(flat) % 2:
+        if len(flat) & 1:
             raise Corrupt("hash container with an odd number of elements", at)
-        it = iter(flat)
-        pairs = list(zip(it, it, strict=True))
-        if check_dups:
-            _check_unique_fields(pairs, at)
-        return pairs
+        _check_unique(flat[0::2], at)
+        return self.builder.hash_value(t, flat), p
 
-    def _zset_pairs(self, flat: list[Any], at: int, check_dups: bool) -> list[tuple[bytes, float]]:
-        if len(flat) % 2:
-            raise Corrupt("zset container with an odd number of elements", at)
-        out: list[tuple[bytes, float]] = []
-        append = out.append
-        for i in range(0, len(flat), 2):
-            m = flat[i]
-            s = flat[i + 1]
-            if type(m) is int:
-                m = b"%d" % m
-            if type(s) is int:
-                score = float(s)
-            else:
-                score = _parse_score(s, at)
-            append((m, score))
-        if check_dups:
-            _check_unique_fields(out, at)
-        return out
+    def _v_hash_listpack(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
+        blob, q = read_blob(buf, p)
+        try:
+            flat = lp_decode(blob, True, self.deep)
+        except RDBCorruptError as e:
+            raise RDBCorruptError(e.message, offset=self._base + p) from None
+        if len(flat) & 1:
+            raise Corrupt("hash container with an odd number of elements", p)
+        if self.deep:
+            _check_unique(flat[0::2], p)
+        return self.builder.hash_value(t, flat), q
 
-    def _v_quicklist(self, t: int, buf: bytes, p: int) -> tuple[list[bytes], int]:
+    def _v_zset_listpack(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
+        blob, q = read_blob(buf, p)
+        try:
+            flat = lp_decode(blob, False, self.deep)
+        except RDBCorruptError as e:
+            raise RDBCorruptError(e.message, offset=self._base + p) from None
+        members, scores = _zset_columns(flat, p)
+        if self.deep:
+            _check_unique(members, p)
+        return self.builder.zset_value(t, members, scores), q
+
+    def _v_set_listpack(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
+        out, q = self._lp(buf, p)
+        if self.deep:
+            _check_unique(out, p, "Set listpack with duplicate members")
+        return self.builder.set_value(t, out), q
+
+    def _v_quicklist(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
+        """Quicklist v1: a node count, then one ziplist per node."""
         count, p = read_len(buf, p)
-        out: list[bytes] = []
+        nodes: list[list[bytes]] = []
         for _ in range(count):
             blob, at, p = self._blob(buf, p)
-            out.extend(self._decode(ziplist_decode, blob, at))
+            nodes.append(self._decode(ziplist_decode, blob, at))
         self._v_nodes = count
-        return out, p
+        return self.builder.list_value(t, nodes, None), p
 
-    def _v_quicklist2(self, t: int, buf: bytes, p: int) -> tuple[list[bytes], int]:
+    def _v_quicklist2(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
+        """Quicklist v2: a node count, then per node its container (PACKED
+        listpack or PLAIN element) and the blob."""
         count, p = read_len(buf, p)
-        out: list[bytes] = []
+        n = len(buf)
+        if count == 1 and p + 1 < n and buf[p] == C.QUICKLIST_NODE_PACKED:
+            # One PACKED node: most lists of a dataset (8 KB of elements).
+            at = p + 1
+            blob, p = read_blob(buf, at)
+            if not blob:
+                raise Corrupt("empty quicklist node", at)
+            try:
+                els = lp_decode(blob, True, self.deep)
+            except RDBCorruptError as e:
+                raise RDBCorruptError(e.message, offset=self._base + at) from None
+            self._v_nodes = 1
+            return self.builder.list_value(t, [els], [len(blob)]), p
+        nodes: list[list[bytes]] = []
+        sizes: list[int] = []
+        add_node = nodes.append
+        add_size = sizes.append
         deep = self.deep
         for _ in range(count):
             cpos = p
-            container, p = read_len(buf, p)
-            blob, at, p = self._blob(buf, p)
+            if p >= n:
+                raise NeedMore(p + 1)
+            container = buf[p]
+            if container < 0x40:
+                p += 1
+            else:
+                container, p = read_len(buf, p)
+            at = p
+            blob, p = read_blob(buf, p)
             if not blob:
                 raise Corrupt("empty quicklist node", at)
             if container == C.QUICKLIST_NODE_PACKED:
-                out.extend(self._decode(lp_decode, blob, at, True, deep))
+                try:
+                    add_node(lp_decode(blob, True, deep))
+                except RDBCorruptError as e:
+                    raise RDBCorruptError(e.message, offset=self._base + at) from None
+                add_size(len(blob))
             elif container == C.QUICKLIST_NODE_PLAIN:
-                out.append(blob)
+                add_node([blob])
+                add_size(-1)
             else:
                 raise Corrupt(f"Quicklist integrity check failed: unknown node container {container}", cpos)
         self._v_nodes = count
-        return out, p
+        return self.builder.list_value(t, nodes, sizes), p
 
-    def _v_hash_metadata(self, t: int, buf: bytes, p: int) -> tuple[list[tuple[bytes, bytes]], int]:
+    def _v_hash_metadata(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
         """Hash with field TTLs in hashtable form (types 22 and 24)."""
         min_expire = 0
         if t == C.TYPE_HASH_METADATA:
@@ -808,21 +962,22 @@ class RDBReader:
             min_expire = _I64.unpack_from(buf, p)[0]
             p += 8
         count, p = read_len(buf, p)
-        pairs: list[tuple[bytes, bytes]] = []
+        flat: list[bytes] = []
         fexp: dict[bytes, int] = {}
         for _ in range(count):
             ttl, p = read_len(buf, p)
             f, p = read_str(buf, p)
             v, p = read_str(buf, p)
-            pairs.append((f, v))
+            flat.append(f)
+            flat.append(v)
             if ttl:
                 fexp[f] = ttl + min_expire - 1 if t == C.TYPE_HASH_METADATA else ttl
         if self.deep:
-            _check_unique_fields(pairs, p)
+            _check_unique(flat[0::2], p)
         self._v_fexp = fexp
-        return pairs, p
+        return self.builder.hash_value(t, flat), p
 
-    def _v_hash_listpack_ex(self, t: int, buf: bytes, p: int) -> tuple[list[tuple[bytes, bytes]], int]:
+    def _v_hash_listpack_ex(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
         """Hash with field TTLs as a listpack of (field, value, ttl) triples
         (types 23 and 25)."""
         if t == C.TYPE_HASH_LISTPACK_EX:
@@ -830,33 +985,35 @@ class RDBReader:
                 raise NeedMore(p + 8)
             p += 8  # the minimum expire time: derivable, not needed
         blob, at, p = self._blob(buf, p)
-        flat = self._decode(lp_decode, blob, at, False, self.deep)
-        if len(flat) % 3:
+        triples = self._decode(lp_decode, blob, at, False, self.deep)
+        if len(triples) % 3:
             raise Corrupt("hash listpack-ex with a number of elements not multiple of 3", at)
-        pairs: list[tuple[bytes, bytes]] = []
+        flat: list[bytes] = []
         fexp: dict[bytes, int] = {}
-        for i in range(0, len(flat), 3):
-            f, v, ttl = flat[i], flat[i + 1], flat[i + 2]
+        for i in range(0, len(triples), 3):
+            f, v, ttl = triples[i], triples[i + 1], triples[i + 2]
             if type(f) is int:
                 f = b"%d" % f
             if type(v) is int:
                 v = b"%d" % v
             if type(ttl) is not int:
                 raise Corrupt("hash listpack-ex TTL is not an integer", at)
-            pairs.append((f, v))
+            flat.append(f)
+            flat.append(v)
             if ttl:
                 fexp[f] = ttl
         if self.deep:
-            _check_unique_fields(pairs, at)
+            _check_unique(flat[0::2], at)
         self._v_fexp = fexp
-        return pairs, p
+        return self.builder.hash_value(t, flat), p
 
     # -- streams ------------------------------------------------------------------------
 
-    def _v_stream(self, t: int, buf: bytes, p: int) -> tuple[Stream, int]:
+    def _v_stream(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
         n = len(buf)
         nodes, p = read_len(buf, p)
         entries: list[StreamEntry] = []
+        listpacks: list[tuple[bytes, bytes]] = []
         for _ in range(nodes):
             kpos = p
             nodekey, p = read_str(buf, p)
@@ -867,6 +1024,7 @@ class RDBReader:
             if not flat:
                 raise Corrupt("Empty listpack inside stream", at)
             self._stream_node(nodekey, flat, at, entries)
+            listpacks.append((nodekey, blob))
         length, p = read_len(buf, p)
         ms, p = read_len(buf, p)
         seq, p = read_len(buf, p)
@@ -886,7 +1044,7 @@ class RDBReader:
             entries_added = length
         if length and not nodes:
             raise Corrupt("Stream length inconsistent with its (empty) listpack tree", p)
-        s = Stream(entries, length, last_id, first_id, max_deleted, entries_added, [], nodes)
+        s = Stream(entries, length, last_id, first_id, max_deleted, entries_added, [], nodes, listpacks)
         ngroups, p = read_len(buf, p)
         names: set[bytes] = set()
         for _ in range(ngroups):
@@ -958,7 +1116,7 @@ class RDBReader:
                 raise Corrupt("Stream PEL entry without a consumer", p)
             s.groups.append(StreamGroup(gname, glast, entries_read, pel, consumers))
         self._v_nodes = nodes
-        return s, p
+        return self.builder.stream_value(t, s), p
 
     def _stream_node(self, nodekey: bytes, flat: list[bytes], at: int, entries: list[StreamEntry]) -> None:
         """Walk one stream listpack (spec §9.5), appending its live entries."""
@@ -1014,6 +1172,19 @@ class RDBReader:
 # -- helpers ----------------------------------------------------------------------------
 
 
+_Add = Callable[[Any], None]
+
+
+def _open_batch(db: int, offset: int, append: Callable[[Event], None]
+                ) -> tuple[KeyBatch, _Add, _Add, _Add, _Add, _Add]:
+    """A new :class:`KeyBatch` appended to the events, with the appends of
+    its keys, values, types, meta and skipped lists."""
+    batch = KeyBatch(db, [], [], [], [], [], offset)
+    append(batch)
+    return (batch, batch.keys.append, batch.values.append, batch.types.append, batch.meta.append,
+            batch.skipped.append)
+
+
 def _parse_score(text: bytes, at: int) -> float:
     """A score stored as text (strtod semantics; what %.17g produced)."""
     try:
@@ -1027,9 +1198,26 @@ def _parse_score(text: bytes, at: int) -> float:
     return v
 
 
-def _check_unique_fields(pairs: list[tuple[bytes, Any]], at: int) -> None:
-    if len({k for k, _ in pairs}) != len(pairs):
-        raise Corrupt("Duplicate fields/members detected", at)
+def _zset_columns(flat: list[Any], at: int) -> tuple[list[bytes], list[float]]:
+    """Members and scores of a listpack/ziplist zset decoded with integers
+    as ``int`` (member, score, member, score ...).  Integral scores are
+    integer entries: small ones map straight to shared floats."""
+    if len(flat) & 1:
+        raise Corrupt("zset container with an odd number of elements", at)
+    members = flat[0::2]
+    raw = flat[1::2]
+    try:
+        scores = list(map(_SMALL_SCORES.__getitem__, raw))
+    except KeyError:
+        scores = [float(x) if type(x) is int else _parse_score(x, at) for x in raw]
+    if int in map(type, members):  # a member that reads as an integer
+        members = [b"%d" % m if type(m) is int else m for m in members]
+    return members, scores
+
+
+def _check_unique(items: list[bytes], at: int, message: str = "Duplicate fields/members detected") -> None:
+    if len(set(items)) != len(items):
+        raise Corrupt(message, at)
 
 
 def _scan_module_items(buf: bytes, p: int) -> tuple[list[tuple[int, object]], int]:
@@ -1179,6 +1367,8 @@ def load_dump_payload(
     modules: ModuleRegistry | None = None,
     unknown_modules: UnknownModules = "error",
     deep_sanitize: bool = False,
+    builder: ValueBuilder | None = None,
+    types: Collection[int] | None = None,
 ) -> DumpValue:
     """Decode a DUMP payload: ``type, value, u16 RDB version, u64 CRC-64``.
 
@@ -1186,7 +1376,7 @@ def load_dump_payload(
     ``max_version``, :class:`RDBChecksumError` on a CRC mismatch (Redis 7.0
     answers both with "DUMP payload version or checksum are wrong") and
     :class:`RDBCorruptError` when the value does not decode ("Bad data
-    format")."""
+    format").  ``builder`` and ``types`` are :class:`RDBReader`'s."""
     payload = bytes(payload)
     if len(payload) < 10:
         raise RDBCorruptError("DUMP payload too short", offset=0)
@@ -1200,7 +1390,7 @@ def load_dump_payload(
             raise RDBChecksumError("DUMP payload checksum mismatch", offset=len(payload) - 8)
     body = payload[:-10]
     reader = RDBReader(verify_checksum=False, modules=modules, unknown_modules=unknown_modules,
-                       deep_sanitize=deep_sanitize)
+                       deep_sanitize=deep_sanitize, builder=builder, types=types)
     reader.version = version
     t = body[0] if body else -1
     try:
@@ -1224,6 +1414,11 @@ def load_dump_payload(
         raise
     except _DATA_ERRORS as e:
         raise RDBCorruptError(f"invalid DUMP payload ({type(e).__name__}: {e})", offset=0) from None
+    except Exception as e:
+        if reader.builder is MODEL:
+            raise
+        raise RDBCorruptError(f"cannot build the {C.KIND_OF_TYPE.get(t, 'value')} value "
+                              f"({type(e).__name__}: {e})", offset=0) from None
     return DumpValue(C.KIND_OF_TYPE[t], value, t, enc, version, reader._v_fexp, reader._v_nodes)
 
 

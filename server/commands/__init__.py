@@ -32,6 +32,7 @@ _FAMILIES = [
     "streams",
     "acl_cmd",
     "persistence_cmd",
+    "aof_cmd",
 ]
 
 for _name in _FAMILIES:

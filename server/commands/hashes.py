@@ -181,8 +181,13 @@ class HashValue(dict):  # type: ignore[type-arg]
     def from_pairs(cls, pairs: Iterable[tuple[bytes, bytes]], listpack: bool) -> HashValue:
         """A hash with these fields in this order, in the given encoding (the
         RDB loader says which one the file holds)."""
-        h = cls(pairs)
-        if not listpack:
+        h = cls.__new__(cls)  # every slot is set here, as __init__ does (a load builds many)
+        dict.update(h, pairs)
+        h.lpsize = -1
+        if listpack:
+            h.ht = False
+            h.slots = 0
+        else:
             h.ht = True
             h.slots = pow2_slots(len(h))
         return h

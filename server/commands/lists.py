@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import struct
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any
 
@@ -224,15 +224,29 @@ class ListValue:
         return lv
 
     @classmethod
-    def from_nodes(cls, chunks: Iterable[Iterable[bytes]], fill: int = -2, compress: int = 0) -> ListValue:
-        """A list with the given node layout (an RDB quicklist, DEBUG RELOAD)."""
-        lv = cls(fill, compress)
-        items = lv.items
-        for chunk in chunks:
-            els = [bytes(v) for v in chunk]
-            if els:
-                items.extend(els)
-                lv.nodes.append([len(els), LP_HDR_EOF + sum(map(entry_size, els))])
+    def from_nodes(cls, chunks: Iterable[Sequence[bytes]], fill: int = -2, compress: int = 0,
+                   sizes: Sequence[int] | None = None) -> ListValue:
+        """A list with the given node layout: rdbLoadObject keeps a
+        quicklist's nodes as the dump has them (quicklistAppendListpack),
+        whatever ``list-max-listpack-size`` says; empty nodes are skipped.
+        ``sizes`` are the nodes' listpack sizes in bytes when known (the
+        blob length of an RDB ``QUICKLIST_2`` node; a negative one is
+        computed, as it is without ``sizes``)."""
+        lv = cls.__new__(cls)  # every slot is set here, as __init__ does (a load builds many)
+        if not -5 <= fill <= FILL_MAX:
+            fill = max(-5, min(FILL_MAX, fill))
+        lv.fill = fill
+        lv.compress = compress
+        lv.size_limit, lv.count_limit = _limits(fill)
+        items: deque[bytes] = deque()
+        nodes: deque[list[int]] = deque()
+        lv.items = items
+        lv.nodes = nodes
+        for i, chunk in enumerate(chunks):
+            if chunk:
+                size = -1 if sizes is None else sizes[i]
+                items.extend(chunk)
+                nodes.append([len(chunk), size if size >= 0 else LP_HDR_EOF + sum(map(entry_size, chunk))])
         return lv
 
     def __len__(self) -> int:

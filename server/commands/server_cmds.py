@@ -526,6 +526,9 @@ def config_resetstat(c: Client, argv: list[bytes]) -> Any:
     """CONFIG RESETSTAT: counters, command stats, error stats, latency histograms."""
     srv = c.srv
     srv.reset_stats()
+    from .. import aof
+
+    aof.reset_stats(srv)  # the aof_rewrites / aof_delayed_fsync INFO counters
     _state(srv).hists.clear()
     from .introspection import _meter
 

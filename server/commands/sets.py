@@ -192,11 +192,16 @@ class SetValue:
     @classmethod
     def hashtable(cls, members: Iterable[bytes]) -> SetValue:
         """A hashtable-encoded set of ``members`` (presized like setTypeDup)."""
-        s = cls()
+        s = cls.__new__(cls)  # every slot is set here (no throw-away intset from __init__)
         s.ints = None
-        ms = list(dict.fromkeys(members))
+        s.width = 2
+        ms = list(members)
+        pos = dict(zip(ms, range(len(ms))))  # noqa: B905 - same length
+        if len(pos) != len(ms):  # repeated members: the first occurrence counts
+            ms = list(dict.fromkeys(ms))
+            pos = dict(zip(ms, range(len(ms))))  # noqa: B905
         s.members = ms
-        s.pos = {m: i for i, m in enumerate(ms)}
+        s.pos = pos
         s.slots = pow2_slots(len(ms))
         return s
 

@@ -47,6 +47,8 @@ import random
 import re
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable
+from itertools import repeat
+from operator import add as _add
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -107,14 +109,16 @@ def _notify(srv: Any, cls: int, event: bytes, key: bytes, dbid: int) -> None:
 
 
 def _lp_backlen(enc: int) -> int:
-    """lpEncodeBacklen's size for an entry of ``enc`` bytes."""
-    if enc < 128:
+    """lpEncodeBacklen's size for an entry of ``enc`` bytes: its limits are
+    ``<= 127``, ``< 16383``, ``< 2097151``, ``< 268435455`` (one below each
+    power of 128 from the second on, exactly as listpack.c has them)."""
+    if enc <= 127:
         return 1
-    if enc < 16384:
+    if enc < 16383:
         return 2
-    if enc < 2097152:
+    if enc < 2097151:
         return 3
-    if enc < 268435456:
+    if enc < 268435455:
         return 4
     return 5
 
@@ -269,6 +273,27 @@ class ZSetValue:
                 s = 0.0
             scores[bytes(m)] = s
         z.sl = _sorted_pairs((s, m) for m, s in scores.items())
+        return z
+
+    @classmethod
+    def from_lists(cls, members: list[bytes], scores: list[float], listpack: bool) -> ZSetValue:
+        """:meth:`from_pairs` for members and their scores in parallel lists
+        (the RDB loader's form), in C-level passes; later pairs win."""
+        if listpack and 0.0 in scores and (
+                scores.count(0.0) > 1 or math.copysign(1.0, scores[scores.index(0.0)]) < 0):
+            scores = list(map(_add, scores, repeat(0.0)))  # -0.0 + 0.0 is 0.0; nothing else changes
+        z = cls.__new__(cls)  # every slot is set here: no throw-away containers from __init__
+        z.lp = listpack
+        z._scan = None
+        # Equal lengths by contract; zip's strict= costs a keyword call per zset.
+        d = dict(zip(members, scores))  # noqa: B905
+        z.scores = d
+        if len(d) == len(members) and len(d) <= SMALL_MAX:
+            sl = SortedPairs(zip(scores, members))  # noqa: B905
+            sl.sort()  # linear when the input is in order, as a listpack is
+            z.sl = sl
+        else:
+            z.sl = _sorted_pairs((s, m) for m, s in d.items())
         return z
 
     def __len__(self) -> int:
@@ -541,9 +566,19 @@ def load_zset(pairs: Iterable[tuple[bytes, float]], listpack: bool, cfg: Any) ->
     """A zset read from an RDB/RESTORE payload with rdbLoadObject's encoding
     rules: a skiplist small enough becomes a listpack, a listpack with more
     entries than ``zset-max-listpack-entries`` becomes a skiplist."""
-    z = ZSetValue.from_pairs(pairs, listpack)
+    return _load_rules(ZSetValue.from_pairs(pairs, listpack), listpack, cfg)
+
+
+def load_zset_lists(members: list[bytes], scores: list[float], listpack: bool, cfg: Any) -> ZSetValue:
+    """:func:`load_zset` for members and their scores in parallel lists
+    (the RDB loader's form)."""
+    return _load_rules(ZSetValue.from_lists(members, scores, listpack), listpack, cfg)
+
+
+def _load_rules(z: ZSetValue, listpack: bool, cfg: Any) -> ZSetValue:
+    """rdbLoadObject's zset conversions after loading (see load_zset)."""
     if listpack:
-        if len(z) > cfg.zset_max_listpack_entries:
+        if len(z.scores) > cfg.zset_max_listpack_entries:
             z.to_skiplist()
     else:
         z.maybe_to_listpack(cfg.zset_max_listpack_entries, cfg.zset_max_listpack_value)
@@ -1752,6 +1787,7 @@ __all__ = [
     "ZSetValue",
     "LexRange",
     "load_zset",
+    "load_zset_lists",
     "new_zset",
     "parse_score_range",
     "strtod_full",
