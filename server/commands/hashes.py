@@ -36,6 +36,7 @@ from itertools import islice
 from typing import Any
 
 import numpy as np
+from ambry.persistence.rdb.containers import lp_entry_size
 
 from .. import keyspace
 from ..args import ERR_NOT_FLOAT, ERR_NOT_INT, ERR_SYNTAX
@@ -95,28 +96,6 @@ def lp_backlen_size(enc: int) -> int:
     if enc < 268435455:
         return 4
     return 5
-
-
-def lp_entry_size(s: bytes) -> int:
-    """Bytes a listpack entry holding ``s`` takes, back-length included
-    (lpEncodeGetType: an integer when ``s`` is a canonical int64)."""
-    n = len(s)
-    if n <= 20:
-        v = string2ll(s)
-        if v is not None:
-            if 0 <= v <= 127:
-                return 2
-            if -4096 <= v <= 4095:
-                return 3
-            if -32768 <= v <= 32767:
-                return 4
-            if -8388608 <= v <= 8388607:
-                return 5
-            if -2147483648 <= v <= 2147483647:
-                return 6
-            return 10
-    enc = 1 + n if n < 64 else (2 + n if n < 4096 else 5 + n)
-    return enc + lp_backlen_size(enc)
 
 
 def lp_encode_entry(s: bytes) -> bytes:

@@ -35,6 +35,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any
 
+from ambry.persistence.rdb.containers import lp_entry_size as entry_size
+
 from .. import blocking, keyspace
 from ..args import ERR_SYNTAX
 from ..client import Client
@@ -77,39 +79,6 @@ QUICKLIST_NODE = 40  # sizeof(quicklistNode)
 ROBJ = 16
 
 _INT_START = frozenset(b"-0123456789")
-
-
-def entry_size(v: bytes) -> int:
-    """Bytes one element takes in a listpack: encoding + data + backlen
-    (lpEncodeGetType, lpEncodeBacklen).  Canonical int64 texts are stored as
-    integers (1 to 9 bytes), other strings with a 1/2/5-byte length."""
-    n = len(v)
-    if n <= 20 and n and v[0] in _INT_START:
-        i = string2ll(v)
-        if i is not None:
-            if 0 <= i <= 127:
-                return 2
-            if -4096 <= i <= 4095:
-                return 3
-            if -32768 <= i <= 32767:
-                return 4
-            if -8388608 <= i <= 8388607:
-                return 5
-            if -2147483648 <= i <= 2147483647:
-                return 6
-            return 10
-    if n < 64:
-        return n + 2
-    if n < 4096:
-        return n + 3 if n <= 125 else n + 4
-    enc = n + 5
-    if enc < 16383:
-        return enc + 2
-    if enc < 2097151:
-        return enc + 3
-    if enc < 268435455:
-        return enc + 4
-    return enc + 5
 
 
 def _backlen(n: int) -> bytes:

@@ -51,6 +51,7 @@ from itertools import repeat
 from operator import add as _add
 from typing import Any
 
+from ambry.persistence.rdb.containers import lp_entry_size
 from sortedcontainers import SortedList
 
 from .. import keyspace
@@ -136,18 +137,6 @@ def lp_int_entry_size(v: int) -> int:
     if -2147483648 <= v <= 2147483647:
         return 6
     return 10
-
-
-def lp_entry_size(s: bytes) -> int:
-    """Bytes of a listpack entry holding ``s`` (lpEncodeGetType: integer
-    encoding when ``s`` is a canonical int64 of at most 20 chars)."""
-    n = len(s)
-    if n <= 20:
-        v = string2ll(s)
-        if v is not None:
-            return lp_int_entry_size(v)
-    enc = 1 + n if n < 64 else (2 + n if n < 4096 else 5 + n)
-    return enc + _lp_backlen(enc)
 
 
 def lp_score_text(score: float) -> bytes:
