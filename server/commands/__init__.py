@@ -33,6 +33,8 @@ _FAMILIES = [
     "acl_cmd",
     "persistence_cmd",
     "aof_cmd",
+    "scripting_cmd",
+    "functions_cmd",
 ]
 
 for _name in _FAMILIES:

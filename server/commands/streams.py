@@ -1583,7 +1583,7 @@ def _xread(c: Client, argv: list[bytes], xreadgroup: bool) -> Any:
         if o == b"block" and more:
             if getattr(c, "is_script", False):
                 # CLIENT_LUA (the scripting layer's client sets ``is_script``)
-                raise Err(_cs(argv[0]) + b" command is not allowed with BLOCK option from scripts")
+                raise Err(b"ERR " + _cs(argv[0]) + b" command is not allowed with BLOCK option from scripts")
             i += 1
             timeout = blocking.parse_timeout(argv[i], unit_seconds=False)
         elif o == b"count" and more:
