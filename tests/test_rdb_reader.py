@@ -1063,3 +1063,15 @@ def test_same_size_listpacks_with_other_layouts_are_walked(first: bytes, rest: l
         other = lp_encode(elements)
         assert _decoded(other, text) == _walked(other, text)
         assert _decoded(blob, text) == _walked(blob, text)
+
+
+def test_a_module_type_without_a_callback_refuses_with_a_module_error() -> None:
+    from ambry.persistence.rdb import RDBModuleError
+
+    class _LoadOnly(ModuleType):
+        name = "loadonly1"
+        encver = 1
+
+    with pytest.raises(RDBModuleError) as ei:
+        _LoadOnly().aux_save(None, None, 0)  # type: ignore[arg-type]
+    assert "loadonly1" in str(ei.value.message)

@@ -24,7 +24,7 @@ from .constants import (
     MODULE_OPCODE_UINT,
 )
 from .encoding import NeedMore, enc_len, enc_str, read_len, read_str
-from .errors import RDBCorruptError
+from .errors import RDBCorruptError, RDBModuleError
 
 #: The 64 characters a module type name may use, in id order.
 MODULE_CHARSET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -179,17 +179,26 @@ class ModuleType:
     name: str = ""
     encver: int = 0
 
+    # A type registered for only some records refuses the others the way
+    # Redis refuses module data no loaded module handles.
+
+    def _refuse(self, what: str) -> RDBModuleError:
+        return RDBModuleError(
+            f"The RDB file contains {what} I can't handle: module type '{self.name}' has no callback for it",
+            module_id=module_id(self.name, self.encver), module_name=self.name,
+        )
+
     def rdb_load(self, io: ModuleLoadIO, encver: int) -> object:
-        raise NotImplementedError(f"module type {self.name} cannot load values")
+        raise self._refuse("module data")
 
     def rdb_save(self, io: ModuleSaveIO, value: object) -> None:
-        raise NotImplementedError(f"module type {self.name} cannot save values")
+        raise self._refuse("module data to save")
 
     def aux_load(self, io: ModuleLoadIO, encver: int, when: int) -> object:
-        raise NotImplementedError(f"module type {self.name} has no aux data")
+        raise self._refuse("AUX module data")
 
     def aux_save(self, io: ModuleSaveIO, value: object, when: int) -> None:
-        raise NotImplementedError(f"module type {self.name} has no aux data")
+        raise self._refuse("AUX module data to save")
 
 
 class ModuleRegistry:
