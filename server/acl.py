@@ -499,6 +499,13 @@ class Selector:
 
     # -- checks ---------------------------------------------------------------------
 
+    def unrestricted_read(self) -> bool:
+        """ACLSelectorHasUnrestrictedKeyAccess(CMD_KEY_ACCESS): all keys, or
+        a pattern that is literally ``*`` with read permission."""
+        if self.flags & SEL_ALLKEYS:
+            return True
+        return any(p.pattern == b"*" and p.flags & ACL_READ for p in self.patterns)
+
     def check_key(self, key: bytes, need: int) -> bool:
         """ACLSelectorCheckKey with the access a key spec asks for."""
         if self.flags & SEL_ALLKEYS:
@@ -920,7 +927,11 @@ class Acl:
 
     def script_check(self, c: Client, caller: Client, cmd: Command, argv: list[bytes]) -> Err | None:
         """scriptVerifyACL (7.0): a ``redis.call`` of the script run by
-        ``caller``, checked against the caller's user; the error the script sees."""
+        ``caller``, checked against the caller's user; the error the script
+        sees (None: allowed).  A denial is logged with context ``lua``, the
+        caller's user and the caller's client info (``cmd=eval``/``fcall``)."""
+        if caller.is_primary_link:
+            return None  # the master client has no user: it runs anything
         u = self.user_of(caller)
         if u.root.unrestricted():
             return None
@@ -934,6 +945,39 @@ class Acl:
             return Err("ERR The user executing the script can't access at least one of the keys mentioned "
                        "in the command arguments")
         return Err("ERR The user executing the script can't publish to the channel mentioned in the command")
+
+    def script_allowed(self, caller: Client, cmd: Command, argv: list[bytes]) -> bool:
+        """redis.acl_check_cmd: may the user that runs the script run this
+        command with these arguments (command, keys, channels; no log entry,
+        arity not checked)?  The master client may run anything."""
+        if caller.is_primary_link:
+            return True
+        u = self.user_of(caller)
+        if u.root.unrestricted():
+            return True
+        return check_user(u, cmd, argv)[0] == ACL_OK
+
+    def unrestricted_key_access(self, c: Client, cmd: Command, argv: list[bytes]) -> bool:
+        """ACLUserCheckCmdWithUnrestrictedKeyAccess(user, cmd, argv,
+        CMD_KEY_ACCESS): some selector allows the whole command *and* may
+        read every key (``allkeys``, ``~*`` or ``%R~*`` written literally:
+        ``~?`` or ``~**`` do not count).  SORT accepts BY and GET patterns
+        only then.  A script's command is judged by the script caller's
+        user; the master client has no user and passes."""
+        if not self.srv.acl_restricted:
+            return True
+        if getattr(c, "is_script", False):
+            ctx = getattr(getattr(self.srv, "scripting", None), "ctx", None)
+            if ctx is not None:
+                c = ctx.caller
+        if c.is_primary_link:
+            return True
+        cid = command_id(cmd)
+        cache: list[Any] = []
+        for sel in self.user_of(c).selectors:
+            if _selector_check(sel, cid, cmd, argv, cache)[0] == ACL_OK and sel.unrestricted_read():
+                return True
+        return False
 
     @staticmethod
     def _object(res: int, cmd: Command, argv: list[bytes], pos: int) -> bytes:

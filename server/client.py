@@ -83,6 +83,10 @@ class Client(asyncio.Protocol):
         self.monitor = False
         self.is_primary_link = False
         self.is_replica = False
+        # server/replication.py's ReplicaInfo once the client speaks REPLCONF/SYNC
+        self.repl: Any = None
+        # the primary's offset after this client's last propagated write (WAIT)
+        self.woff = 0
         self.flags_extra = ""
         self.obl_soft_since = 0.0
         self.no_evict = False
@@ -129,6 +133,8 @@ class Client(asyncio.Protocol):
         srv.stat_net_input_bytes += len(data)
         srv.stat_total_reads_processed += 1
         self.last_interaction = time.monotonic()
+        if self.is_replica and self.repl is not None:
+            self.repl.ack_time = self.last_interaction  # ACKs and "\n" keepalives
         reqs: list[list[bytes]] = []
         err: ProtocolError | None = None
         auth_required = not self.authenticated and srv.auth_required()

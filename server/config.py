@@ -1392,6 +1392,9 @@ _TABLE: list[_Directive] = [
     _i("repl-backlog-ttl", None, 0, 0, LONG_MAX, 60 * 60),
     _i("auto-aof-rewrite-min-size", None, 0, 0, LLONG_MAX, 64 * 1024 * 1024, _MEMORY),
     _i("loading-process-events-interval-bytes", None, HIDDEN, 1024, INT_MAX, 1024 * 1024 * 2),
+    # Ambry's own (hidden, so CONFIG GET * stays 7.0's list): the RDB version
+    # SAVE/BGSAVE write -- 10 as 7.0, 11/12 for 7.2/7.4 readers, 9 for 5.x/6.x.
+    _i("rdb-version", None, HIDDEN, 9, 12, 10),
     # TLS configs (the reference build has TLS support, so they exist)
     _i("tls-port", None, 0, 0, 65535, 0),
     _i("tls-session-cache-size", None, 0, 0, INT_MAX, 20 * 1024),

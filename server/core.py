@@ -103,6 +103,8 @@ class Server:
         self.acl_restricted = False
         self.is_replica = False
         self.executing_primary_stream = False
+        # Replication (server/replication.py, created by commands.replication_cmd).
+        self.repl: Any = None
         self.clock_offset_ns = time.time_ns() - time.perf_counter_ns()
         # Keys that may unblock clients, served when the outermost unit ends;
         # ``on_ready_keys`` is installed by the blocking machinery.
@@ -143,6 +145,8 @@ class Server:
         self.second_replid_offset = -1
         self.cron_hooks: list[Any] = []
         self.startup_hooks: list[Any] = []
+        # run once the dataset is loaded at start-up (replication ids from the RDB)
+        self.loaded_hooks: list[Any] = []
         self.last_save = int(time.time())
         self.blocked_clients = 0
         self.tracking_clients = 0
@@ -297,6 +301,8 @@ class Server:
             c.blocked = None
         if c in self.paused_clients:
             self.paused_clients.remove(c)
+        if c.repl is not None:
+            self.repl.remove_replica(c)
 
     def client_flags(self, c: Client) -> str:
         """CLIENT LIST flags in Redis 7.0's order."""
@@ -426,6 +432,14 @@ class Server:
         ):
             # writeCommandsDeniedByDiskError (server/rdb.py keeps misconf).
             return self._reject(self.misconf, c, cmd)
+        repl = self.repl
+        if not c.is_primary_link and self.repl_checks() and (
+            fl.is_write or (name == b"exec" and c.mstate and any(q.is_write for q, _ in c.mstate))
+        ):
+            if not self.is_replica and not repl.min_replicas_ok():
+                return self._reject(Err("NOREPLICAS Not enough good replicas to write."), c, cmd)
+            if self.is_replica and self.cfg.replica_read_only:
+                return self._reject(Err("READONLY You can't write against a read only replica."), c, cmd)
         if not c.resp3 and (c.channels or c.patterns or c.shard_channels) and name not in _PUBSUB_ALLOWED:
             return self._reject(
                 Err(
@@ -434,6 +448,13 @@ class Server:
                 ),
                 c,
                 cmd,
+            )
+        if (
+            self.is_replica and not self.cfg.replica_serve_stale_data and not cmd.stale_ok
+            and repl.link_state != "connected"
+        ):
+            return self._reject(
+                Err("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."), c, cmd
             )
         if self._loading and not cmd.loading_ok:
             return self._reject(Err("LOADING Redis is loading the dataset in memory"), c, cmd)
@@ -472,8 +493,13 @@ class Server:
         """Recompute ``gate`` after maxmemory, loading, pause or MONITOR change."""
         self.gate = bool(
             self.cfg.maxmemory or self._loading or self.pause_type or self.monitors or self.acl_restricted
-            or self.misconf is not None or self.busy_script is not None
+            or self.misconf is not None or self.busy_script is not None or self.repl_checks()
         )
+
+    def repl_checks(self) -> bool:
+        """Replication's conditions on commands: a replica (READONLY,
+        MASTERDOWN) or min-replicas-to-write on a primary (NOREPLICAS)."""
+        return self.is_replica or bool(self.cfg.min_replicas_to_write and self.cfg.min_replicas_max_lag)
 
     def _reject(self, err: Err, c: Client, cmd: registry.Command | None = None) -> Err:
         """rejectCommand: count it, flag an open transaction; a rejected EXEC
@@ -587,7 +613,11 @@ class Server:
             # rewritten argv of each queued command).
             c.prop_argv = None
             if prop.pending:
+                off = self.master_repl_offset
                 prop.emit()
+                if self.master_repl_offset != off:
+                    # WAIT's offset: right after the client's last propagated write.
+                    c.woff = self.master_repl_offset
             if self.ready_keys and self.on_ready_keys is not None:
                 self.on_ready_keys()
 
@@ -631,12 +661,18 @@ class Server:
             return False
         if self.pause_type == "all":
             return True
-        # WRITE pause: writes, and commands that may write (EVAL, PUBLISH...)
-        return cmd.is_write or cmd.may_replicate or (
-            cmd.fullname == "exec"
-            and c.mstate is not None
-            and any(q.is_write or q.may_replicate for q, _ in c.mstate)
-        )
+        # WRITE pause: writes, and commands that may write (EVAL, PUBLISH...);
+        # a queued script counts with the flags it declares.
+        if cmd.is_write or cmd.may_replicate:
+            return True
+        if cmd.fullname != "exec" or c.mstate is None:
+            return False
+        sf = self.script_cmd_flags
+        for q, qargv in c.mstate:
+            fq: Any = sf(c, q, qargv) if sf is not None and q.bname in _SCRIPT_COMMANDS else q
+            if fq.is_write or fq.may_replicate:
+                return True
+        return False
 
     def expire_paused(self) -> bool:
         return self.pause_type is not None and time.monotonic() < self.pause_until
@@ -809,6 +845,8 @@ class Server:
             # starts; the listeners are open, so clients get -LOADING.  A
             # damaged file raises SystemExit(1).
             await self.startup_load()
+        for hook in self.loaded_hooks:
+            hook()
         self.cron_handle = self.loop.call_later(1.0 / self.hz, self.cron)
         if cfg.port:
             log.notice("Ready to accept connections tcp")

@@ -143,6 +143,27 @@ _WRITERS = {True: RDBWriter(RDB_VERSION, compression=True, options=_BY_ENCODING)
             False: RDBWriter(RDB_VERSION, compression=False, options=_BY_ENCODING)}
 
 
+def _model_of(value: Any) -> tuple[str, Any, str | None]:
+    """A server value in the codec's neutral model: (kind, value, encoding
+    hint), for the RDB versions older than 7.0's (``rdb-version 9``), whose
+    plain forms the codec's writer produces from the model.  An intset stays
+    an intset; everything else takes the older format's only form."""
+    t = type(value)
+    if t is bytes or t is int or t is bytearray:
+        return "string", value, None
+    if t is HashValue:
+        return "hash", list(value.items()), None
+    if t is ZSetValue:
+        return "zset", value.pairs(), None
+    if t is SetValue:
+        return "set", value.elements(), "intset" if value.is_intset else "hashtable"
+    if t is ListValue:
+        return "list", list(value), None
+    if STREAM_TYPE is not None and t is STREAM_TYPE:
+        return "stream", value.to_rdb(), None
+    raise RDBCorruptError(f"no RDB encoding for a value of type {type_name(value).decode()}")
+
+
 class LoadError(Exception):
     """The dump is damaged or inconsistent; ``lines`` are what the log says
     before the server stops (the first names the byte offset when known)."""
@@ -160,7 +181,8 @@ class RDBState:
         "save_time_start", "save_time_last", "dirty_before_bgsave", "lastbgsave_try", "bgsave_ok",
         "bgsave_scheduled", "saves", "keys_total", "keys_processed", "info_fd", "info_last",
         "last_load_keys_loaded", "last_load_keys_expired", "loading_start_time", "loading_total_bytes",
-        "loading_loaded_bytes", "loading_rdb_used_mem", "skip_checksum_validation",
+        "loading_loaded_bytes", "loading_rdb_used_mem", "skip_checksum_validation", "loaded_repl",
+        "socket_target", "_loaded_aux",
     )
 
     def __init__(self) -> None:
@@ -182,6 +204,12 @@ class RDBState:
         self.loading_loaded_bytes = 0
         self.loading_rdb_used_mem = 0
         self.skip_checksum_validation = False
+        # The repl-stream-db / repl-id / repl-offset AUX fields of the last
+        # RDB loaded, when it had all three (server/replication.py uses them).
+        self.loaded_repl: tuple[int, str, int] | None = None
+        self._loaded_aux: dict[bytes, bytes] = {}
+        # The running snapshot child writes to replicas' sockets (diskless sync).
+        self.socket_target = False
 
 
 def state(srv: Server) -> RDBState:
@@ -481,7 +509,13 @@ def write_snapshot(srv: Server, f: Any, *, progress: Any = None, aof_base: bool 
     cfg = srv.cfg
     compress = bool(cfg.rdbcompression)
     checksum = bool(cfg.rdbchecksum)
-    w = RDBWriter(RDB_VERSION, compression=compress, checksum=False)
+    # rdb-version: 11 and 12 only change the header (7.0's types are valid
+    # there); 9 re-encodes every non-string value from the neutral model.
+    version = int(getattr(cfg, "rdb_version", RDB_VERSION) or RDB_VERSION)
+    opts = EncodingOptions(set_max_intset_entries=_BIG, stream_node_max_bytes=cfg.stream_node_max_bytes,
+                           stream_node_max_entries=cfg.stream_node_max_entries)
+    w = RDBWriter(version, compression=compress, checksum=False, options=opts)
+    legacy = w if version < RDB_VERSION else None
     delay = int(getattr(cfg, "rdb_key_save_delay", 0) or 0)
     save_lru, save_lfu = _access_info(srv)
     lru_clock = srv.lru_clock
@@ -509,8 +543,21 @@ def write_snapshot(srv: Server, f: Any, *, progress: Any = None, aof_base: bool 
     out.append(w.header())
     # used-mem: the process's resident size, O(1) like zmalloc_used_memory
     # (the dataset model behind INFO used_memory needs a full scan).
-    out.append(w.standard_aux(ctime=int(time.time()), used_mem=rss_bytes(), aof_base=aof_base))
-    for code in srv.function_libraries.values():  # type: ignore[attr-defined]
+    # rdbPopulateSaveInfo: a primary with a backlog and a replica write their
+    # replication id, offset and stream db (not an AOF base).
+    repl = getattr(srv, "repl", None)
+    rsi = repl.save_info() if repl is not None and not aof_base else None
+    if rsi is not None:
+        out.append(w.standard_aux(ctime=int(time.time()), used_mem=rss_bytes(), aof_base=aof_base,
+                                  repl_stream_db=rsi[0], repl_id=rsi[1], repl_offset=rsi[2]))
+    else:
+        out.append(w.standard_aux(ctime=int(time.time()), used_mem=rss_bytes(), aof_base=aof_base))
+    libraries = srv.function_libraries  # type: ignore[attr-defined]
+    if legacy is not None and libraries:
+        log.warning(f"RDB version {version} cannot hold functions: {len(libraries)} function "
+                    f"librar{'y' if len(libraries) == 1 else 'ies'} left out of the snapshot")
+        libraries = {}
+    for code in libraries.values():
         out.append(w.function(code))
     append = out.append
     pack_exp = _I64.pack
@@ -533,6 +580,10 @@ def write_snapshot(srv: Server, f: Any, *, progress: Any = None, aof_base: bool 
                 append(b"\xf9" + bytes((lfu_decr_and_return(srv, access.get(key)),)))
             if type(val) is bytes:
                 rec = b"\x00" + enc_str(key, compress) + enc_str(val, compress)
+            elif legacy is not None:
+                kind, model, hint = _model_of(val)
+                t, body = legacy.encode_value(kind, model, encoding=hint)
+                rec = bytes((t,)) + enc_str(key, compress) + body
             else:
                 t, body = encode_value(val, compress)
                 rec = bytes((t,)) + enc_str(key, compress) + body
@@ -788,7 +839,31 @@ def check_child_done(srv: Server) -> None:
 
 
 def _bgsave_done(srv: Server, pid: int, exitcode: int, bysignal: int) -> None:
-    """backgroundSaveDoneHandler(Disk)."""
+    """backgroundSaveDoneHandler: Disk, or Socket for a diskless sync (which
+    touches neither the dirty counter nor LASTSAVE); then the replicas
+    waiting for this snapshot (server/replication.py)."""
+    st = state(srv)
+    repl = getattr(srv, "repl", None)
+    if st.socket_target:
+        st.socket_target = False
+        ok = not bysignal and exitcode == 0
+        if ok:
+            log.notice("Background RDB transfer terminated with success")
+        elif not bysignal:
+            log.warning("Background transfer error")
+        else:
+            log.warning(f"Background transfer terminated by signal {bysignal}")
+        _reset_child(srv)
+        if repl is not None:
+            repl.snapshot_done(ok, True)
+        return
+    _bgsave_disk_done(srv, pid, exitcode, bysignal)
+    if repl is not None and repl.snapshot_active:
+        repl.snapshot_done(not bysignal and exitcode == 0, False)
+
+
+def _bgsave_disk_done(srv: Server, pid: int, exitcode: int, bysignal: int) -> None:
+    """backgroundSaveDoneHandlerDisk."""
     st = state(srv)
     if not bysignal and exitcode == 0:
         log.notice("Background saving terminated with success")
@@ -897,7 +972,19 @@ def _log_aux(srv: Server, ev: Aux) -> None:
     elif k == b"aof-base":
         if _strtol(v):
             log.notice("RDB is base AOF")
-    elif k not in (b"redis-bits", b"repl-stream-db", b"repl-id", b"repl-offset", b"lua"):
+    elif k in (b"repl-stream-db", b"repl-id", b"repl-offset"):
+        # rdbLoadRio keeps them as the RDB's replication info (rsi).
+        st = state(srv)
+        st._loaded_aux[k] = v
+        aux = st._loaded_aux
+        if len(aux) == 3:
+            try:
+                st.loaded_repl = (_strtol(aux[b"repl-stream-db"]), aux[b"repl-id"].decode("latin-1"),
+                                  _strtol(aux[b"repl-offset"]))
+            except (ValueError, UnicodeDecodeError):
+                st.loaded_repl = None
+            aux.clear()
+    elif k not in (b"redis-bits", b"lua"):
         log.debug(f"Unrecognized RDB AUX field: '{_printable(ev.key)}'")
 
 
@@ -926,6 +1013,8 @@ def load_steps(srv: Server, path: str, *, allow_dup: bool = False, startup: bool
     server has started."""
     f = open(path, "rb")  # noqa: SIM115 - closed in the finally below
     st = state(srv)
+    st.loaded_repl = None
+    st._loaded_aux = {}
     gc_was_enabled = gc.isenabled()
     try:
         size = os.fstat(f.fileno()).st_size

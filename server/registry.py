@@ -30,6 +30,15 @@ CLIENT_MODE_COMMANDS = frozenset((
 
 Handler = Callable[..., Any]
 
+# CMD_MAY_REPLICATE: commands that are not writes but may still propagate
+# something (a script's effects, a published message, PFCOUNT's cache
+# update).  Redis 7.0's table has the flag but its COMMAND INFO never
+# prints it, so the captured table lacks it; verified on 7.0.15 by CLIENT
+# PAUSE WRITE (these are paused, EVAL_RO/EVALSHA_RO are not) and by
+# EVAL_RO (these fail with "Write commands are not allowed from read-only
+# scripts.").  CLIENT PAUSE WRITE and read-only scripts treat them as writes.
+MAY_REPLICATE = frozenset(("eval", "evalsha", "fcall", "publish", "spublish", "pfcount"))
+
 _TABLE: dict[str, dict[str, Any]] = json.loads(
     (Path(__file__).with_name("data") / "command_table.json").read_text()
 )
@@ -151,7 +160,7 @@ class Command:
         self.allow_busy = "allow_busy" in f
         self.skip_monitor = "skip_monitor" in f
         self.skip_slowlog = "skip_slowlog" in f
-        self.may_replicate = "may_replicate" in f
+        self.may_replicate = "may_replicate" in f or fullname in MAY_REPLICATE
         self.movablekeys = any(
             ks.get("begin_search", {}).get("type") == "keyword"
             or ks.get("find_keys", {}).get("type") in ("keynum", "unknown")

@@ -78,10 +78,6 @@ _FLAG_BY_NAME = {name: bit for bit, name in FLAG_NAMES}
 # redis.set_repl targets (PROPAGATE_AOF / PROPAGATE_REPL)
 REPL_ALL = 3
 
-# CMD_MAY_REPLICATE in Redis 7.0's command table (COMMAND INFO does not
-# show it, so the captured table lacks it).
-MAY_REPLICATE = frozenset(("eval", "evalsha", "fcall", "publish", "spublish", "pfcount"))
-
 _CALL_ERR_NO_ARGS = b"ERR Please specify at least one argument for this redis lib call"
 _CALL_ERR_ARG_TYPE = b"ERR Lua redis lib command arguments must be strings or integers"
 
@@ -666,21 +662,17 @@ class LuaVM:
         return None
 
     def _acl_check_cmd(self, *args: Any) -> bool:
+        """redis.acl_check_cmd(cmd, ...): whether the calling user may run
+        the command with these arguments (luaRedisAclCheckCmdPermissionsCommand)."""
         ctx = self.sc.ctx
+        if ctx is None:
+            raise LuaRaise(b"ERR redis.acl_check_cmd can only be called inside a script invocation", True)
         argv = self._script_argv(args)
         cmd = registry.lookup(argv)
         if cmd is None:
             raise LuaRaise(b"ERR Invalid command passed to redis.acl_check_cmd()", True)
         acl = self.srv.acl
-        if acl is None or ctx is None:
-            return True
-        from .acl import ACL_OK, check_user
-
-        u = acl.user_of(ctx.caller)
-        if u.root.unrestricted():
-            return True
-        res, _ = check_user(u, cmd, argv)
-        return res == ACL_OK
+        return True if acl is None else bool(acl.script_allowed(ctx.caller, cmd, argv))
 
     def _register_function(self, *args: Any) -> None:
         fe = self.sc.functions
@@ -1051,7 +1043,7 @@ class Scripting:
             if err is not None:
                 return self._rejected(cmd, err.msg)
         is_write = cmd.is_write
-        if ctx.read_only and (is_write or cmd.may_replicate or cmd.fullname in MAY_REPLICATE):
+        if ctx.read_only and (is_write or cmd.may_replicate):
             return self._rejected(cmd, b"ERR Write commands are not allowed from read-only scripts.")
         if is_write and not ctx.write_dirty:
             if srv.is_replica and srv.cfg.replica_read_only and not ctx.obey:

@@ -35,6 +35,7 @@ _FAMILIES = [
     "aof_cmd",
     "scripting_cmd",
     "functions_cmd",
+    "replication_cmd",
 ]
 
 for _name in _FAMILIES:

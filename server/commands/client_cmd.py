@@ -122,7 +122,13 @@ def client_list(c: Client, argv: list[bytes]) -> Any:
 
 
 def _kill(victim: Client) -> None:
-    """freeClient of another connection."""
+    """freeClient of another connection (the primary's link included: the
+    replica caches it and reconnects with PSYNC)."""
+    if victim.is_primary_link:
+        repl = victim.srv.repl
+        if repl is not None and repl.primary is victim and repl.link is not None:
+            repl.link.close()
+            return
     victim.flush()
     victim.transport_close()
 

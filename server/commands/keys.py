@@ -962,6 +962,10 @@ def _sort_generic(c: Client, argv: list[bytes], readonly: bool) -> Any:
     sortby: bytes | None = None
     storekey: bytes | None = None
     gets: list[bytes] = []
+    # BY and GET patterns read arbitrary keys: only for users who may read
+    # every key (Redis checks ACLUserCheckKeyPerm on "*" patterns).
+    acl = c.srv.acl
+    full_key_access = acl is None or c.cmd is None or acl.unrestricted_key_access(c, c.cmd, argv)
     j = 2
     n = len(argv)
     while j < n:
@@ -984,8 +988,12 @@ def _sort_generic(c: Client, argv: list[bytes], readonly: bool) -> Any:
             sortby = argv[j + 1]
             if b"*" not in _cstr(sortby):
                 dontsort = True
+            elif not full_key_access:
+                raise Err("ERR BY option of SORT denied due to insufficient ACL permissions.")
             j += 1
         elif opt == b"get" and left >= 1:
+            if not full_key_access:
+                raise Err("ERR GET option of SORT denied due to insufficient ACL permissions.")
             gets.append(argv[j + 1])
             j += 1
         else:

@@ -335,7 +335,11 @@ def _section_stats(srv: Server) -> list[tuple[str, Any]]:
 
 
 def _section_replication(srv: Server) -> list[tuple[str, Any]]:
-    """A primary without replicas (the replication subsystem provides the live one)."""
+    """INFO replication: server/replication.py's fields (spec §17); a bare
+    server without the replication state (unit tests) is a lone primary."""
+    repl = getattr(srv, "repl", None)
+    if repl is not None:
+        return repl.info_fields()  # type: ignore[no-any-return]
     replid, replid2, offset, second = _replid(srv)
     return [
         ("role", "slave" if srv.is_replica else "master"),
