@@ -78,7 +78,7 @@ def new_replid() -> str:
 class ReplicaInfo:
     """The primary's view of one replica connection (the SLAVE flag)."""
 
-    __slots__ = ("client", "state", "capa_eof", "capa_psync2", "port", "ip", "ack_off", "ack_time",
+    __slots__ = ("client", "state", "capa_eof", "capa_psync2", "port", "ip", "ack_off", "fack_off", "ack_time",
                  "legacy", "rdb_only", "buf", "buf_len", "wait_ack", "socket_sync", "initial_offset",
                  "bulk_task")
 
@@ -90,6 +90,7 @@ class ReplicaInfo:
         self.port = 0
         self.ip = ""
         self.ack_off = 0
+        self.fack_off = 0  # the replica's AOF-fsynced offset (7.2's FACK)
         self.ack_time = time.monotonic()
         self.legacy = False
         self.rdb_only = False
@@ -168,6 +169,7 @@ class Replication:
         self.link_down_since = 0.0  # monotonic; 0 = never up
         self.last_io = 0.0
         self.connect_at = 0.0
+        self.fack = 0  # last offset reported fsynced to the AOF (REPLCONF ACK ... FACK)
         self.failover_state = "no-failover"
         self.failover_target: tuple[str, int] | None = None
         self.failover_end = 0.0
@@ -476,6 +478,9 @@ class Replication:
             try:
                 os.close(rfd)
                 rdb.child_setup(srv)
+                # A pipe cannot be fsynced (EINVAL past the first 32 MB of
+                # incremental fsync): like rioInitWithFd, no autosync here.
+                srv.cfg.rdb_save_incremental_fsync = 0
                 with os.fdopen(wfd, "wb", buffering=1 << 16) as f:
                     f.write(b"$EOF:" + mark + b"\r\n")
                     rdb.write_snapshot(srv, f)
@@ -680,10 +685,12 @@ class Replication:
 
     # -- acknowledgements and WAIT --------------------------------------------------------
 
-    def ack(self, r: ReplicaInfo, offset: int) -> None:
-        """REPLCONF ACK from a replica."""
+    def ack(self, r: ReplicaInfo, offset: int, fack: int | None = None) -> None:
+        """REPLCONF ACK <offset> [FACK <aof offset>] from a replica; values only move forward."""
         if offset > r.ack_off:
             r.ack_off = offset
+        if fack is not None and fack > r.fack_off:
+            r.fack_off = fack
         r.ack_time = time.monotonic()
         if r.wait_ack:
             # The first ACK after a diskless transfer starts the stream.
@@ -1127,6 +1134,20 @@ class Replication:
             srv.master_repl_offset = offset
             self.create_backlog()
 
+    def aof_fsynced_offset(self) -> int | None:
+        """The processed offset known to be fsynced in this replica's AOF
+        (None with the AOF off): everything applied once the AOF has no
+        pending buffer and its file is fsynced to its end."""
+        from . import aof
+
+        srv = self.srv
+        st = aof.state(srv)
+        if st.state == aof.AOF_OFF:
+            return None
+        if not srv.aof_pending and not st.buf and st.fsync_offset >= st.current_size:
+            self.fack = self.reploff
+        return self.fack
+
     def aof_stop(self) -> bool:
         """stopAppendOnly before loading a primary's RDB; True if it was on."""
         from . import aof
@@ -1322,7 +1343,15 @@ class PrimaryLink(asyncio.Protocol):
             t.write(data)
 
     def send_ack(self) -> None:
-        self.send(encode_command([b"REPLCONF", b"ACK", str(self.repl.reploff).encode()]))
+        """REPLCONF ACK <processed offset>, and with the AOF on (as 7.2
+        replicas do, for WAITAOF) FACK <offset fsynced to the AOF>; a 7.0
+        primary ignores what follows the ACK offset."""
+        repl = self.repl
+        argv = [b"REPLCONF", b"ACK", str(repl.reploff).encode()]
+        fack = repl.aof_fsynced_offset()
+        if fack is not None:
+            argv += [b"FACK", str(fack).encode()]
+        self.send(encode_command(argv))
 
     # events of the handshake machine
     def _handle(self, events: list[Any]) -> None:

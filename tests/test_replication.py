@@ -448,3 +448,71 @@ def test_a_replica_with_aof_keeps_the_applied_stream(server_factory: Callable[..
     b.stop()  # restarts without replicaof: the AOF alone rebuilds the data
     b.start()
     assert digest(b) == expected
+
+
+def _read_command(sock: Any, buf: bytearray) -> list[bytes]:
+    """One RESP array from a raw socket (skipping bare newlines)."""
+    from replication_helpers import parse_command  # noqa: PLC0415
+
+    while True:
+        got = parse_command(buf)
+        if got is not None:
+            return got
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError("closed")
+        buf += data
+
+
+@pytest.mark.parametrize("aof", ["no", "yes"])
+def test_replica_acks_a_scripted_primary_with_the_offset_before_getack(
+        server_factory: Callable[..., ServerProcess], aof: str) -> None:
+    """A fake primary (spec §20): PING, REPLCONFs, PSYNC, +FULLRESYNC, a $len
+    RDB; then SELECT+SET (50 bytes) and GETACK (37 bytes): the ACK says 1050."""
+    import socket
+
+    from ambry.persistence.rdb.writer import RDBWriter
+
+    replica = server_factory("ambry", "--appendonly", aof)
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    try:
+        cli(replica).execute_command("REPLICAOF", "127.0.0.1", lsock.getsockname()[1])
+        lsock.settimeout(10)
+        conn, _ = lsock.accept()
+        conn.settimeout(10)
+        buf = bytearray()
+        assert _read_command(conn, buf)[0].upper() == b"PING"
+        conn.sendall(b"+PONG\r\n")
+        assert _read_command(conn, buf)[:2] == [b"REPLCONF", b"listening-port"]
+        assert _read_command(conn, buf) == [b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"]
+        conn.sendall(b"+OK\r\n+OK\r\n")
+        psync = _read_command(conn, buf)
+        # a demoted primary offers its own history (spec §2: its replid and offset + 1)
+        assert psync[0] == b"PSYNC" and psync[2] == b"1" and len(psync[1]) == 40
+        rdb = RDBWriter(10).header() + b"\xff" + b"\x00" * 8
+        rid = "0123456789abcdef0123456789abcdef01234567"
+        conn.sendall(b"\n+FULLRESYNC " + rid.encode() + b" 1000\r\n\n$%d\r\n" % len(rdb) + rdb)
+        wait_for(lambda: link_up(replica), what="the link")
+        stream = (b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$1\r\n1\r\n")
+        getack = b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n"
+        assert len(stream) == 50 and len(getack) == 37
+        conn.sendall(stream + getack)
+        while True:
+            ack = _read_command(conn, buf)
+            if ack[2] == b"1050":
+                break
+            assert ack[2] == b"1000"  # a periodic ACK sent before the stream arrived
+        assert ack[:2] == [b"REPLCONF", b"ACK"]
+        if aof == "yes":
+            assert ack[3] == b"FACK"
+        else:
+            assert len(ack) == 3
+        assert cli(replica).get("x") == b"1"
+        i = info(replica)
+        assert i["master_replid"] == rid
+        wait_for(lambda: int(info(replica)["slave_repl_offset"]) == 1087, what="the GETACK counted")
+        conn.close()
+    finally:
+        lsock.close()

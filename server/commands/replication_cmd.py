@@ -114,7 +114,13 @@ def replconf(c: Client, argv: list[bytes]) -> Any:
                 off = int(val)
             except ValueError:
                 return NOREPLY
-            repl.ack(r, off)
+            fack = None
+            if len(argv) >= i + 4 and argv[i + 2].lower() == b"fack":
+                try:
+                    fack = int(argv[i + 3])
+                except ValueError:
+                    fack = None
+            repl.ack(r, off, fack)
             return NOREPLY
         elif opt == b"getack":
             # From our primary: answer with the offset processed so far.
