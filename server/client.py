@@ -224,6 +224,10 @@ class Client(asyncio.Protocol):
                     reply = cmd.handler(self, argv)
                 except Err as e:
                     reply = e
+                except Exception as e:  # noqa: BLE001 - see core.internal_error
+                    from .core import internal_error
+
+                    reply = internal_error(cmd, e)
                 dur = (perf_ns() - t0) // 1000
                 prop.depth = 0
                 if (

@@ -557,6 +557,8 @@ class Server:
             reply = cmd.handler(c, argv)
         except Err as e:
             reply = e
+        except Exception as e:  # noqa: BLE001 - a bug answers an error, the connection lives
+            reply = internal_error(cmd, e)
         dur = (_perf_ns() - t0) // 1000
         prop.depth = depth
         rd = cmd.redact
@@ -916,6 +918,16 @@ class Server:
 
         self.loop.add_signal_handler(signal.SIGTERM, on_signal, "SIGTERM")
         self.loop.add_signal_handler(signal.SIGINT, on_signal, "SIGINT")
+
+
+def internal_error(cmd: registry.Command, e: Exception) -> Err:
+    """An unexpected exception in a command: logged with its traceback and
+    answered as an error, so one bug never drops the client's connection or
+    the server."""
+    import traceback
+
+    log.warning(f"Internal error executing '{cmd.fullname}': {e!r}\n" + "".join(traceback.format_exc()))
+    return Err(f"ERR internal error executing '{cmd.fullname}': {type(e).__name__}")
 
 
 def _is_loopback(host: str) -> bool:

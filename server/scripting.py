@@ -727,6 +727,11 @@ class LuaVM:
             self.srv.log.warning(f"Lua scripting: error while serving clients from a busy script: {e!r}")
             return None
 
+    def heap_bytes(self) -> int:
+        """lua_gc(LUA_GCCOUNT) * 1024 + LUA_GCCOUNTB: the interpreter's heap
+        (what lupa's allocator holds for it)."""
+        return int(self.lua.get_memory_used())
+
 
 def _lua_err_text(msg: bytes) -> bytes:
     """luaPushErrorBuff's normalisation of an error reply: a text without a
@@ -825,6 +830,7 @@ def _parse_raw(data: bytes, resp3: bool) -> Any:
         start = data.find(b"\r\n") + 2
         return data[start : start + n]
     return None
+
 
 
 # -- the per-server state ------------------------------------------------------------------
@@ -1159,6 +1165,19 @@ def _parse_numkeys(argv: list[bytes], not_int: Err) -> int:
     if n < 0:
         raise ERR_KEYS_NEG
     return n
+
+
+
+# Memory model of the script cache (INFO memory's used_memory_scripts_eval):
+# per script the SHA's sds, the body's sds and the cache entry, as Redis 7.0
+# counts them (checked: 120 bytes for "return 1").
+_SCRIPT_ENTRY = 56
+
+
+def script_cache_bytes(sc: Scripting) -> int:
+    from .commands.introspection import sds_alloc
+
+    return sum(sds_alloc(40) + sds_alloc(len(s.body)) - 8 + _SCRIPT_ENTRY for s in sc.cache.values())
 
 
 def scripting_of(srv: Server) -> Scripting:

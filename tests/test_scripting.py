@@ -416,3 +416,32 @@ def test_redis_cli_can_kill_a_busy_script(server_factory: Any) -> None:
     assert out.stdout.strip() == "OK"
     assert a.read_reply(20).startswith(b"-ERR Script killed")
 
+
+
+def test_info_memory_reports_the_interpreters_and_their_caches(inproc: InProcess) -> None:
+    """used_memory_vm_eval/_functions are the interpreters' heaps; the
+    script cache and the libraries are counted as Redis counts them."""
+
+    def mem() -> dict[str, int]:
+        text = inproc.call("INFO", "memory").text.decode()
+        out = {}
+        for line in text.split("\r\n"):
+            k, _, v = line.partition(":")
+            if k.startswith(("used_memory_vm", "used_memory_scripts_eval", "number_of", "used_memory_functions")) \
+                    and not k.endswith("_human"):
+                out[k] = int(v)
+        return out
+
+    before = mem()
+    assert before["used_memory_vm_eval"] > 0 and before["used_memory_vm_functions"] > 0
+    assert before["number_of_cached_scripts"] == 0 and before["used_memory_scripts_eval"] == 0
+    assert before["used_memory_functions"] == 200  # redis-server 7.0.15 with no library
+    inproc.call("SCRIPT", "LOAD", "return 1")
+    inproc.call("EVAL", "return 2", 0)
+    inproc.call("FUNCTION", "LOAD", "#!lua name=mylib\nredis.register_function('f1', function() return 1 end)")
+    after = mem()
+    assert after["number_of_cached_scripts"] == 2 and after["number_of_functions"] == 1
+    assert 200 <= after["used_memory_scripts_eval"] <= 280  # redis-server: 240
+    assert 400 <= after["used_memory_functions"] <= 480  # redis-server: 440
+    inproc.call("SCRIPT", "FLUSH")
+    assert mem()["number_of_cached_scripts"] == 0

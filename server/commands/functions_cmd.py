@@ -167,6 +167,33 @@ def function_help(c: Client, argv: list[bytes]) -> Any:
     ])
 
 
+# Memory model of the libraries (INFO memory's used_memory_functions): the
+# engine's dicts, then per library its name and code sds and its struct, per
+# function its name sds and struct (Redis 7.0.15: 200 empty, 440 with one
+# one-function library of 73 bytes).
+_FUNCTIONS_BASE = 200
+_LIBRARY_ENTRY = 64
+_FUNCTION_ENTRY = 88
+
+
+def functions_bytes(srv: Any) -> int:
+    from .introspection import sds_alloc
+
+    fe = functions_of(srv)
+    total = _FUNCTIONS_BASE
+    for name, lib in fe.libraries.items():
+        total += sds_alloc(len(name)) + sds_alloc(len(lib.code)) + _LIBRARY_ENTRY
+        for fname in lib.functions:
+            total += sds_alloc(len(fname)) + _FUNCTION_ENTRY
+    return total
+
+
 def install(srv: Any) -> None:
-    """The functions engine (it takes over ``srv.function_libraries``)."""
+    """The functions engine (it takes over ``srv.function_libraries``) and
+    its INFO memory fields."""
+    from .server_cmds import MEMORY_PROVIDERS
+
     functions_of(srv)
+    MEMORY_PROVIDERS["number_of_functions"] = lambda s: len(functions_of(s).functions)
+    MEMORY_PROVIDERS["used_memory_vm_functions"] = lambda s: functions_of(s).vm.heap_bytes()
+    MEMORY_PROVIDERS["used_memory_functions"] = functions_bytes

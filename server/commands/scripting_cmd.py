@@ -98,3 +98,10 @@ def install(srv: Any) -> None:
     script's flags (processCommand derives EVAL's flags from the shebang)."""
     sc = scripting_of(srv)
     srv.script_cmd_flags = sc.cmd_flags_for
+    from ..scripting import script_cache_bytes
+    from .server_cmds import MEMORY_PROVIDERS
+
+    # INFO memory: the EVAL interpreter's heap and its script cache.
+    MEMORY_PROVIDERS["used_memory_vm_eval"] = lambda s: scripting_of(s).vm.heap_bytes()
+    MEMORY_PROVIDERS["number_of_cached_scripts"] = lambda s: len(scripting_of(s).cache)
+    MEMORY_PROVIDERS["used_memory_scripts_eval"] = lambda s: script_cache_bytes(scripting_of(s))
