@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,27 +49,42 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_ticks(pid: int) -> int:
-    """utime + stime of a process, in clock ticks (/proc/PID/stat fields 14, 15)."""
+def cpu_ticks(pid: int, children: bool = False) -> int:
+    """utime + stime of a process, in clock ticks (/proc/PID/stat fields 14, 15);
+    with ``children`` plus cutime + cstime (16, 17: its reaped children, such
+    as snapshot forks)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
     # fields[0] is field 3 (state); utime is field 14, stime field 15
-    return int(fields[11]) + int(fields[12])
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks + int(fields[13]) + int(fields[14]) if children else ticks
 
 
 class Server:
     """One server subprocess on a free port, in a scratch directory."""
 
-    def __init__(self, name: str, argv: list[str]) -> None:
+    def __init__(self, name: str, argv: list[str], extra: Sequence[str] = (), workdir: Path | None = None,
+                 ready_timeout: float = 60.0) -> None:
+        """``extra`` options follow (and override) the defaults; a given
+        ``workdir`` is used as is and left in place by :meth:`stop`."""
         self.name = name
         self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+        self.own_dir = workdir is None
+        self.dir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-")) if workdir is None else workdir
         self.log = self.dir / "server.log"
-        opts = ["--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no"]
+        opts = ["--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no", *extra]
+        t0 = time.monotonic()
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(argv + opts, cwd=self.dir, stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
-        self._wait_ready()
+        try:
+            self._wait_ready(ready_timeout)
+        except BaseException:  # a server that never answered is not left behind
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        #: seconds from the start of the process to its first +PONG (start-up and load)
+        self.ready_seconds = time.monotonic() - t0
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -93,7 +109,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # One request per redis-benchmark test, to check the server implements it

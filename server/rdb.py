@@ -1080,7 +1080,8 @@ def _load_events(srv: Server, f: Any, size: int, allow_dup: bool, aof_preamble: 
     """The body of :func:`_load_body`."""
     st = state(srv)
     cfg = srv.cfg
-    reader = RDBReader(verify_checksum=checksum and helper is None, max_version=RDB_VERSION,
+    reader = RDBReader(verify_checksum=checksum and helper is None,
+                       max_version=max(RDB_VERSION, int(getattr(srv.cfg, "rdb_version", RDB_VERSION))),
                        deep_sanitize=cfg.sanitize_dump_payload == "yes", total_size=size,
                        builder=ServerValues(srv), batch_keys=True, types=_KNOWN_TYPES)
     interval = int(cfg.loading_process_events_interval_bytes)

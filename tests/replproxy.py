@@ -1,9 +1,11 @@
 """A small TCP proxy for replication tests: it forwards one port to another
-and can cut every connection, refuse new ones, or delay the bytes, so a
-test can break a replication link on purpose."""
+and can cut every connection, refuse new ones, delay the bytes, or deliver
+each chunk in two pieces cut at a random byte, so a test can break a
+replication link on purpose."""
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
@@ -22,6 +24,7 @@ class Proxy:
         self.port = self.sock.getsockname()[1]
         self.refusing = False
         self.delay = 0.0
+        self.split = False  # each chunk in two pieces, 1 ms apart: frames end anywhere
         self.conns: list[socket.socket] = []
         self.lock = threading.Lock()
         self.closed = False
@@ -60,6 +63,11 @@ class Proxy:
                     break
                 if self.delay:
                     time.sleep(self.delay)
+                if self.split and len(data) > 1:
+                    cut = random.randrange(1, len(data))
+                    dst.sendall(data[:cut])
+                    time.sleep(0.001)
+                    data = data[cut:]
                 dst.sendall(data)
         except OSError:
             pass

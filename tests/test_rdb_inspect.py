@@ -58,7 +58,7 @@ REDIS70 = fixture_files("redis-7.0/*.rdb")
 LEGACY = [p for p in fixture_files("*/*.loaded-by-redis-7.0.json")
           if (json.loads(p.read_text()).get("load") or {}).get("dataset")]
 ALL_RDB = fixture_files("*/*.rdb")
-BAD_RDB = {"corrupt_ziplist.rdb", "zipmap_big_len.rdb", "valkey_hash2_with_hfe.rdb"}
+BAD_RDB = {"corrupt_ziplist.rdb", "zipmap_big_len.rdb"}
 
 
 def jb(v: Any) -> bytes:
@@ -1092,9 +1092,29 @@ def test_usage_and_io_errors(tmp_path: Path, capsysbinary: Any) -> None:
 
 
 @needs_fixtures
-def test_valkey_files_are_named_in_the_error(capsysbinary: Any) -> None:
-    code, _, err = cli(capsysbinary, "summary", str(FIXTURES / "hdt3213/valkey_hash2_with_hfe.rdb"))
-    assert code == ri.EXIT_BAD_RDB and "Valkey file, magic VALKEY080" in err
+def test_valkey_files_are_read(capsysbinary: Any) -> None:
+    """Valkey 9's VALKEY080 file: every subcommand reads it; its type-22
+    hash comes with its field TTLs (HDT3213's expected commands for it:
+    HPEXPIREAT F1 2715785640000, F2 2400425640000, none for F3)."""
+    path = str(FIXTURES / "hdt3213/valkey_hash2_with_hfe.rdb")
+    d = cli_json(capsysbinary, "summary", "--json", path)
+    assert (d["rdb_version"], d["magic"], d["keys"]) == (80, "VALKEY", 1)
+    assert d["aux"]["valkey-ver"] == "9.0.1"
+    code, out, _ = cli(capsysbinary, "summary", path)
+    assert code == 0 and b"80 (Valkey file, magic VALKEY080)" in out
+    (k,) = [json.loads(line) for line in cli(capsysbinary, "dump", "--ndjson", path)[1].splitlines()
+            if b'"key"' in line]
+    assert (k["key"], k["type"], k["rdb_type"]) == ("hash2-hfe", "hash", 22)
+    assert k["value"] == [["F1", "V1"], ["F2", "V2"], ["F3", "V3"]]
+    assert k["field_expires"] == [["F1", 2715785640000], ["F2", 2400425640000]]
+    code, out, _ = cli(capsysbinary, "verify", path)
+    assert code == 0 and b"RDB version 80 (Valkey)" in out and b"1 keys read" in out
+    resp = cli(capsysbinary, "to-resp", path)[1]
+    assert b"HPEXPIREAT\r\n$9\r\nhash2-hfe\r\n$13\r\n2715785640000\r\n$6\r\nFIELDS\r\n$1\r\n1\r\n$2\r\nF1" \
+        in resp
+    assert b"HPEXPIREAT\r\n$9\r\nhash2-hfe\r\n$13\r\n2400425640000\r\n$6\r\nFIELDS\r\n$1\r\n1\r\n$2\r\nF2" \
+        in resp
+    assert cli(capsysbinary, "memory", path)[0] == 0
 
 
 def test_console_script_reads_stdin_and_exits_quietly_on_a_closed_pipe(tmp_path: Path) -> None:
@@ -1184,3 +1204,103 @@ def test_stream_ids_in_json_are_text() -> None:
     s = Stream([StreamEntry(StreamID(1, 2), [(b"f", b"v")])], 1, StreamID(1, 2), StreamID(1, 2))
     j = stream_json(s, 19)
     assert j["entries"] == [{"id": "1-2", "fields": [["f", "v"]]}] and j["last_generated_id"] == "1-2"
+
+
+def test_checksum_summed_by_a_child_process(tmp_path: Path, capsysbinary: Any,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large files have their CRC-64 summed by a forked child while the
+    parent parses: the same verdicts as the reader's own check, a damaged
+    trailer still found, data after the RDB (an old AOF's tail) summed in
+    the parent instead."""
+    monkeypatch.setattr(ri.FileCRC, "MIN_SIZE", 0)
+    path = tmp_path / "x.rdb"
+    _write_dataset(path, EncodingOptions())
+    data = path.read_bytes()
+    for cmd in (["verify"], ["summary", "--json"], ["dump", "--ndjson"], ["memory"]):
+        assert cli(capsysbinary, *cmd, str(path))[0] == 0, cmd
+    d = json.loads(cli(capsysbinary, "summary", "--json", str(path))[1])
+    assert d["checksum"]["status"] == "OK" and d["checksum"]["stored"] == d["checksum"]["computed"]
+    bad = bytearray(data)
+    bad[-3] ^= 0x40
+    (tmp_path / "crc.rdb").write_bytes(bytes(bad))
+    for cmd in (["verify"], ["summary"], ["dump", "--ndjson"]):
+        code, out, err = cli(capsysbinary, *cmd, str(tmp_path / "crc.rdb"))
+        assert code == ri.EXIT_BAD_RDB and b"Wrong RDB checksum" in out + err.encode(), cmd
+    (tmp_path / "tail.rdb").write_bytes(data + b"*1\r\n$4\r\nPING\r\n")
+    code, out, _ = cli(capsysbinary, "verify", str(tmp_path / "tail.rdb"))
+    assert code == 0 and b"Checksum OK" in out and b"bytes after the end of the RDB data" in out
+    zero = data[:-8] + bytes(8)  # rdbchecksum no: nothing to compare
+    (tmp_path / "zero.rdb").write_bytes(zero)
+    assert cli(capsysbinary, "verify", str(tmp_path / "zero.rdb"))[0] == 0
+
+
+def _mixed_dump(path: Path, n: int) -> None:
+    """``n`` keys of every kind interleaved, with int and LZF strings,
+    expiries and two dbs: what the batch paths of summary and dump see."""
+    w = RDBWriter(10)
+    body = [w.header(), w.standard_aux(ctime=1, used_mem=1)]
+    for db in (0, 5):
+        body.append(w.select_db(db))
+        for i in range(n):
+            kind = i % 7
+            k = b"k:%d:%d" % (db, i)
+            exp = 4102444800000 + i if i % 5 == 0 else (1000 if i % 11 == 0 else None)
+            if kind == 0:
+                body.append(w.key(k, "string", b"v%d" % i, expire_ms=exp))
+            elif kind == 1:
+                body.append(w.key(k, "string", b"%d" % (i * 7919), expire_ms=exp))
+            elif kind == 2:
+                body.append(w.key(k, "string", b"x" * (30 + i % 50), expire_ms=exp))
+            elif kind == 3:
+                body.append(w.key(k, "hash", [(b"f%d" % j, b"v") for j in range(1 + i % 4)], expire_ms=exp))
+            elif kind == 4:
+                body.append(w.key(k, "zset", [(b"m%d" % j, j / 3) for j in range(1 + i % 6)], expire_ms=exp))
+            elif kind == 5:
+                body.append(w.key(k, "list", [b"e%d" % j for j in range(1 + i % 9)], expire_ms=exp))
+            else:
+                body.append(w.key(k, "set", [b"s%d" % j for j in range(1 + i % 3)], expire_ms=exp))
+    body.append(w.eof())
+    path.write_bytes(b"".join(body))
+
+
+def test_summary_by_batches_equals_summary_key_by_key(tmp_path: Path, capsysbinary: Any) -> None:
+    """Without filters summary counts keys a batch at a time (element
+    counts, record sizes, string encodings from the reader's skim mode);
+    a filter that keeps everything takes the key-by-key path: the same
+    document, biggest records and ties included."""
+    path = tmp_path / "mixed.rdb"
+    _mixed_dump(path, 3000)
+    files = [str(path)] + [str(p) for p in REDIS70 + LEGACY if p.suffix == ".rdb"]
+    files += [str(p.with_name(p.name.replace(".loaded-by-redis-7.0.json", ".rdb"))) for p in LEGACY]
+    for f in files:
+        fast = cli_json(capsysbinary, "summary", "--json", "--now", "1700000000000", "--top", "7", f)
+        dbs = [x for d in fast["dbs"] for x in ("--db", d)]
+        slow = cli_json(capsysbinary, "summary", "--json", "--now", "1700000000000", "--top", "7", *dbs, f)
+        assert fast == slow, f
+    d = cli_json(capsysbinary, "summary", "--json", str(path))
+    encs = {(e["type"], e["encoding"]): e["keys"] for e in d["encodings"]}
+    assert encs[("string", "int")] > 0 and encs[("string", "lzf")] > 0 and encs[("string", "raw")] > 0
+    assert d["keys"] == 6000
+
+
+def test_dump_ndjson_writes_every_line_of_a_large_file(tmp_path: Path, capsysbinary: Any) -> None:
+    path = tmp_path / "mixed.rdb"
+    _mixed_dump(path, 1500)
+    out = cli(capsysbinary, "dump", "--ndjson", "--meta", str(path))[1]
+    lines = [json.loads(x) for x in out.splitlines()]
+    keys = [x for x in lines if "record" not in x]
+    assert len(keys) == 3000 and lines[0]["record"] == "header" and lines[-1]["record"] == "end"
+    assert len(cli(capsysbinary, "dump", "--ndjson", "--limit", "1025", str(path))[1].splitlines()) == 1025
+    csv_rows = cli(capsysbinary, "memory", str(path))[1].splitlines()
+    assert len(csv_rows) == 3001
+
+
+@needs_fixtures
+def test_verify_counts_empty_keys(capsysbinary: Any) -> None:
+    """The 9 empty collections of corrupt_empty_keys.rdb (Redis skips them
+    on load), each in another encoding, found without building values."""
+    path = str(FIXTURES / "redis-tests/corrupt_empty_keys.rdb")
+    d = json.loads(cli(capsysbinary, "verify", "--json", path)[1])
+    assert d["ok"] and d["keys"] == 9 and d["empty_keys"] == 9
+    d = json.loads(cli(capsysbinary, "verify", "--json", "--deep", path)[1])
+    assert d["empty_keys"] == 9

@@ -19,6 +19,7 @@ from ambry.persistence.rdb import (
     FunctionLibrary,
     Header,
     Key,
+    KeyBatch,
     ModuleAux,
     ModuleLoadIO,
     ModuleRegistry,
@@ -34,6 +35,7 @@ from ambry.persistence.rdb import (
     RDBWriter,
     ResizeDB,
     SelectDB,
+    SlotImport,
     SlotInfo,
     Stream,
     StreamID,
@@ -1075,3 +1077,199 @@ def test_a_module_type_without_a_callback_refuses_with_a_module_error() -> None:
     with pytest.raises(RDBModuleError) as ei:
         _LoadOnly().aux_save(None, None, 0)  # type: ignore[arg-type]
     assert "loadonly1" in str(ei.value.message)
+
+
+# -- check_only: structure without values (rdb-inspect verify) ------------------------------------
+
+
+def _checked(data: bytes, **options: object) -> tuple[int, int]:
+    """(keys, empty values) the check-only reader reports, in batches."""
+    keys = empty = 0
+    for ev in read_bytes(data, check_only=True, batch_keys=True, **options):  # type: ignore[arg-type]
+        if isinstance(ev, KeyBatch):
+            keys += len(ev.keys)
+            empty += sum(1 for v, t in zip(ev.values, ev.types, strict=True) if v == 0 and t not in (0, 15, 19, 21))
+            assert len(ev.sizes) == len(ev.keys)
+    return keys, empty
+
+
+def _empty(v: object) -> bool:
+    return isinstance(v, list) and not v
+
+
+@needs_fixtures
+@pytest.mark.parametrize("path", [p for p in fixture_files("*/*.rdb") if p.name not in (
+    "valkey_hash2_with_hfe.rdb", "zipmap_big_len.rdb", "corrupt_ziplist.rdb", "redis_40_with_module.rdb")],
+    ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_check_only_values_are_element_counts(path: Path) -> None:
+    from ambry.tools.memory_model import element_count
+
+    data = path.read_bytes()
+    full = keys_of(read_bytes(data, unknown_modules="raw"))
+    counted = keys_of(read_bytes(data, unknown_modules="raw", check_only=True))
+    assert [(k.key, k.type, k.rdb_type, k.expire_ms, k.offset, k.size) for k in counted] == \
+        [(k.key, k.type, k.rdb_type, k.expire_ms, k.offset, k.size) for k in full]
+    assert [element_count(k) for k in counted] == [element_count(k) for k in full]
+    # in batches: the same counts, plus each record's size and the non-raw string encodings
+    sizes: list[int] = []
+    values: list[object] = []
+    encs: list[tuple[int, str]] = []
+    for ev in read_bytes(data, unknown_modules="raw", check_only=True, batch_keys=True):
+        if isinstance(ev, KeyBatch):
+            encs += [(len(sizes) + i, e) for i, e in ev.encodings]
+            sizes += ev.sizes
+            values += ev.values
+    assert sizes == [k.size for k in full] and values == [element_count(k) for k in full]
+    assert encs == [(i, k.encoding) for i, k in enumerate(full) if k.type == "string" and k.encoding != "raw"]
+
+
+CHECKABLE = [p for p in fixture_files("*/*.rdb") if p.name not in (
+    "valkey_hash2_with_hfe.rdb", "zipmap_big_len.rdb", "corrupt_ziplist.rdb", "redis_40_with_module.rdb")]
+
+
+@needs_fixtures
+@pytest.mark.parametrize("path", CHECKABLE, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("deep", [False, True])
+def test_check_only_counts_what_the_full_reader_reads(path: Path, deep: bool) -> None:
+    data = path.read_bytes()
+    full = keys_of(read_bytes(data, unknown_modules="raw"))
+    got = _checked(data, unknown_modules="raw", deep_sanitize=deep)
+    assert got == (len(full), sum(1 for k in full if _empty(k.value)))
+
+
+@needs_fixtures
+def test_check_only_stops_where_the_full_reader_stops() -> None:
+    data = (FIXTURES / "redis-tests/corrupt_ziplist.rdb").read_bytes()
+    with pytest.raises(RDBCorruptError) as full:
+        read_bytes(data)
+    with pytest.raises(RDBCorruptError) as checked:
+        _checked(data)
+    assert (checked.value.offset, checked.value.key) == (full.value.offset, full.value.key) == \
+        (488, b"key:000000000091")
+
+
+def _one_record_file(record: bytes) -> bytes:
+    """A version-10 file holding one raw key record (type byte first)."""
+    w = RDBWriter(10)
+    return w.header() + w.select_db(0) + w._out(record) + w.eof()
+
+
+def _hash_record(key: bytes = b"h") -> tuple[bytes, bytes]:
+    """(record, listpack) of a small listpack hash, stored without LZF."""
+    lp = lp_encode([b"f", b"v", b"g", b"w"])
+    return b"\x10" + enc_str(key) + enc_str(lp, compress=False), lp
+
+
+def test_check_only_accepts_what_it_should_and_reports_empties() -> None:
+    rec, _ = _hash_record()
+    assert _checked(_one_record_file(rec)) == (1, 0)
+    empty_lp = lp_encode([])
+    for t in (0x10, 0x11, 0x14):  # hash, zset and set listpacks with no element
+        assert _checked(_one_record_file(bytes((t,)) + enc_str(b"e") + enc_str(empty_lp, compress=False))) == (1, 1)
+    # a quicklist whose only node is an empty listpack is an empty list
+    assert _checked(_one_record_file(b"\x12" + enc_str(b"l") + b"\x01\x02" + enc_str(empty_lp, compress=False))) == (1, 1)
+    # every kind the writer makes, compressed or not, at every version it writes
+    values = {"string": b"x" * 40, "list": [b"a", b"1", b"b" * 30] * 50, "set": [b"m%d" % i for i in range(300)],
+              "zset": [(b"z%d" % i, i / 7) for i in range(200)], "hash": [(b"f%d" % i, b"v") for i in range(700)]}
+    for version in (9, 10, 11):
+        for compress in (True, False):
+            w = RDBWriter(version, compression=compress)
+            body = w.header() + w.select_db(0)
+            for kind, v in values.items():
+                body += w.key(kind.encode(), kind, v) + w.key(kind.encode() + b"2", kind, v[:3])
+            data = body + w.eof()
+            assert _checked(data) == (10, 0), (version, compress)
+
+
+@pytest.mark.parametrize("case", ["lp-total", "lp-end", "lp-odd", "set-dup", "hash-dup", "zset-nan",
+                                  "ql-container", "lzf", "truncated"])
+def test_check_only_finds_damage_and_names_offset_and_key(case: str) -> None:
+    rec, lp = _hash_record(b"victim")
+    at = 1 + len(enc_str(b"victim")) + len(enc_str(lp, compress=False)) - len(lp)  # the blob in the record
+    if case == "lp-total":
+        bad = rec[:at] + struct.pack("<I", len(lp) + 1) + rec[at + 4:]
+    elif case == "lp-end":
+        bad = rec[:-1] + b"\xfe"
+    elif case == "lp-odd":
+        odd = lp_encode([b"f", b"v", b"g"])
+        bad = b"\x10" + enc_str(b"victim") + enc_str(odd, compress=False)
+    elif case == "set-dup":
+        bad = b"\x02" + enc_str(b"victim") + b"\x02" + enc_str(b"a") + enc_str(b"a")
+    elif case == "hash-dup":
+        bad = b"\x04" + enc_str(b"victim") + b"\x02" + enc_str(b"f") + enc_str(b"1") + enc_str(b"f") + enc_str(b"2")
+    elif case == "zset-nan":
+        bad = b"\x05" + enc_str(b"victim") + b"\x01" + enc_str(b"m") + struct.pack("<d", float("nan"))
+    elif case == "ql-container":
+        bad = b"\x12" + enc_str(b"victim") + b"\x01\x07" + enc_str(lp, compress=False)
+    elif case == "lzf":
+        bad = b"\x00" + enc_str(b"victim") + b"\xc3\x05\x40\x00" + b"\x1f" * 5
+    else:
+        bad = rec[:-3]
+    w = RDBWriter(10)
+    head = w.header() + w.select_db(0)
+    before = head + w._out(b"\x00" + enc_str(b"ok") + enc_str(b"1"))
+    body = before + w._out(bad) + w.eof()
+    expect = RDBTruncatedError if case == "truncated" else RDBCorruptError
+    with pytest.raises(expect) as ei:
+        _checked(body[:-9] if case == "truncated" else body)
+    assert ei.value.key == b"victim"
+    assert len(before) <= (ei.value.offset or 0) <= len(body)
+
+
+# -- Valkey 9 files --------------------------------------------------------------------------------
+
+
+def _valkey(body: bytes, version: int = 80) -> bytes:
+    return with_crc(b"VALKEY%03d" % version + body + b"\xff")
+
+
+@needs_fixtures
+def test_valkey_hash2_fixture_is_read_with_field_expiry() -> None:
+    """Valkey 9's own file: VALKEY080, a type-22 hash with two field TTLs
+    (HDT3213's expected commands: HPEXPIREAT F1 2715785640000, F2 2400425640000)."""
+    path = FIXTURES / "hdt3213/valkey_hash2_with_hfe.rdb"
+    with pytest.raises(RDBSignatureError, match="Wrong signature"):
+        read_bytes(path.read_bytes())  # as Redis: only when asked
+    events = read_bytes(path.read_bytes(), valkey=True)
+    head = events[0]
+    assert isinstance(head, Header) and (head.version, head.magic) == (80, "VALKEY")
+    assert (Aux(b"valkey-ver", b"9.0.1", 9)) in events
+    (k,) = keys_of(events)
+    assert (k.key, k.type, k.rdb_type, k.encoding) == (b"hash2-hfe", "hash", 22, "hashtable")
+    assert k.value == [(b"F1", b"V1"), (b"F2", b"V2"), (b"F3", b"V3")]
+    assert k.field_expires == {b"F1": 2715785640000, b"F2": 2400425640000}
+    end = events[-1]
+    assert isinstance(end, End) and end.checksum == end.computed
+    assert _checked(path.read_bytes(), valkey=True) == (1, 0)
+
+
+def test_valkey_versions_types_and_slot_import() -> None:
+    rec = b"\x16" + enc_str(b"h") + b"\x01" + enc_str(b"f") + enc_str(b"v") + struct.pack("<q", -1)
+    (k,) = keys_of(read_bytes(_valkey(b"\xfe\x00" + rec), valkey=True))
+    assert k.value == [(b"f", b"v")] and k.field_expires == {}
+    for v in (11, 79, 82):
+        with pytest.raises(RDBVersionError, match=f"Can't handle RDB format version {v}"):
+            read_bytes(_valkey(b"", v), valkey=True)
+    assert keys_of(read_bytes(_valkey(b"\xfe\x00" + rec, 81), valkey=True))
+    # type 23 (Valkey's path hash) and 24/25 (Redis 7.4's) are not Valkey types this reader knows
+    for t, note in ((23, "Valkey PATH_HASH"), (24, ""), (25, "")):
+        with pytest.raises(RDBCorruptError, match=f"Unknown RDB encoding type {t}") as ei:
+            read_bytes(_valkey(b"\xfe\x00" + bytes((t,)) + enc_str(b"k") + b"\x00"), valkey=True)
+        assert note in ei.value.message and ei.value.offset == 11
+    # a REDIS file keeps Redis's meaning of 22 (HASH_METADATA_PRE_GA: ttl first)
+    redis22 = with_crc(b"REDIS0012\xfe\x00\x16" + enc_str(b"h") + b"\x01\x00" + enc_str(b"f") + enc_str(b"v") + b"\xff")
+    (k,) = keys_of(read_bytes(redis22, valkey=True))
+    assert k.value == [(b"f", b"v")]
+    # SLOT_IMPORT: a job name and slot ranges, between keys
+    imp = b"\xf3" + enc_str(b"j" * 40) + b"\x02" + enc_len(0) + enc_len(99) + enc_len(16000) + enc_len(16383)
+    events = read_bytes(_valkey(imp + b"\xfe\x00" + rec), valkey=True)
+    (si,) = [e for e in events if isinstance(e, SlotImport)]
+    assert si.job_name == b"j" * 40 and si.ranges == [(0, 99), (16000, 16383)] and si.offset == 9
+    assert len(keys_of(events)) == 1
+    with pytest.raises(RDBCorruptError, match="Unknown RDB encoding type 243"):
+        read_bytes(with_crc(b"REDIS0010" + imp + b"\xff"), valkey=True)
+    # a field expire time below -1 is corrupt
+    bad = b"\x16" + enc_str(b"h") + b"\x01" + enc_str(b"f") + enc_str(b"v") + struct.pack("<q", -5)
+    with pytest.raises(RDBCorruptError, match="invalid hash field expire time -5") as ei:
+        read_bytes(_valkey(b"\xfe\x00" + bad), valkey=True)
+    assert ei.value.key == b"h"

@@ -120,8 +120,6 @@ def test_versions_11_and_12_change_only_the_header(inproc: Any, tmp_path: Path, 
         assert data[data.index(b"\xf5"):-8] == base[base.index(b"\xf5"):-8]
 
 
-@pytest.mark.xfail(strict=True, reason="the loader still refuses what 7.0 refuses (max_version=RDB_VERSION); "
-                                        "it must accept the version rdb-version writes")
 @pytest.mark.parametrize("version", [11, 12])
 def test_dumps_at_11_and_12_load_back(server_factory: Any, version: int) -> None:
     from test_rdb_server import build_dataset

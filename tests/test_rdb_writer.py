@@ -544,3 +544,18 @@ def test_registered_module_types_save_and_load() -> None:
     assert raw.items[:2] == [(1, -7), (5, b"payload")]  # type: ignore[attr-defined]
     with pytest.raises(RDBWriteError, match="pair-type"):
         RDBWriter(10).key(b"m", "module", mv)
+
+
+def test_valkey_only_records_are_refused_with_a_write_error() -> None:
+    """A Valkey file's events re-encoded as a Redis RDB: its type-22 hash
+    keeps its field TTLs at version 12 only, its slot-import record has no
+    Redis form at all."""
+    from ambry.persistence.rdb import SlotImport
+
+    w = RDBWriter(12)
+    rec = w.key(b"h", "hash", [(b"f", b"v")], field_expires={b"f": 2715785640000})
+    assert rec[0] in (24, 25)
+    with pytest.raises(RDBWriteError, match="Valkey slot-import"):
+        w.event(SlotImport(b"j" * 40, [(0, 99)]))
+    with pytest.raises(RDBWriteError, match="version 12"):
+        RDBWriter(10).key(b"h", "hash", [(b"f", b"v")], field_expires={b"f": 1})

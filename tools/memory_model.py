@@ -61,6 +61,8 @@ it loaded the same file (tests/test_rdb_inspect.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from itertools import chain
+from operator import itemgetter
 from typing import Any, Final
 
 from ambry.persistence.rdb import Key, Stream, StreamID
@@ -207,7 +209,15 @@ def _score_text(score: float) -> bytes:
 
 
 def _score_entry_size(score: float) -> int:
-    return lp_entry_size(_score_text(score))
+    size = _SMALL_SCORE_SIZES.get(score)
+    if size is None:
+        return lp_entry_size(_score_text(score))
+    return size
+
+
+#: The listpack entry size of each small integral score (most real scores).
+_SMALL_SCORE_SIZES: Final[dict[float, int]] = {
+    float(i): lp_entry_size(b"%d" % i) for i in range(-4096, 4096)}
 
 
 # -- radix tree ---------------------------------------------------------------------
@@ -624,8 +634,11 @@ def _string_len(v: Any) -> int:
 
 def element_count(ev: Key) -> int:
     """Length the way redis-cli --bigkeys counts it: STRLEN for strings,
-    the entries of a stream, elements (pairs) of the other types."""
+    the entries of a stream, elements (pairs) of the other types.  A
+    collection read in the reader's ``check_only`` mode is its count."""
     v = ev.value
+    if type(v) is int:
+        return v
     if ev.type == "stream":
         return v.length  # type: ignore[union-attr, no-any-return]
     if ev.type == "module":
@@ -681,19 +694,15 @@ def loaded_encoding(ev: Key, cfg: LoadConfig) -> str:
             return "hashtable"
         if ev.rdb_type in (13, 16):
             return "listpack"
-        lim = cfg.hash_max_listpack_value
-        for f, x in v:
-            if len(f) > lim or len(x) > lim:
-                return "hashtable"
+        if v and max(map(len, chain.from_iterable(v))) > cfg.hash_max_listpack_value:
+            return "hashtable"
         return "listpack"
     if t == "zset":
         if len(v) > cfg.zset_max_listpack_entries:
             return "skiplist"
         if ev.rdb_type in (12, 17):
             return "listpack"
-        lim = cfg.zset_max_listpack_value
-        for m, _ in v:
-            if len(m) > lim:
-                return "skiplist"
+        if v and max(map(len, map(itemgetter(0), v))) > cfg.zset_max_listpack_value:
+            return "skiplist"
         return "listpack"
     return ev.encoding

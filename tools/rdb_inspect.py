@@ -26,15 +26,20 @@ from __future__ import annotations
 import argparse
 import base64
 import csv
+import gc
 import hashlib
 import io
 import json
 import os
 import re
+import signal
+import struct
 import sys
 import time
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterator
+from itertools import compress, islice
 from typing import IO, Any, Final
 
 from ambry.persistence.rdb import (
@@ -44,15 +49,18 @@ from ambry.persistence.rdb import (
     FunctionLibrary,
     Header,
     Key,
+    KeyBatch,
     ModuleAux,
+    RDBChecksumError,
     RDBError,
-    RDBSignatureError,
+    RDBReader,
     RDBWriteError,
     ResizeDB,
     SelectDB,
     dump_payload,
-    iter_events,
 )
+from ambry.persistence.rdb.constants import ENCODING_OF_TYPE, KIND_OF_TYPE
+from ambry.persistence.rdb.encoding import crc64
 
 from .memory_model import CONFIG_DIRECTIVES, LoadConfig, element_count, estimate, loaded_encoding
 from .rdb_inspect_stats import TTL_BUCKETS, PrefixTree, TopN, human_bytes, ttl_bucket
@@ -83,11 +91,17 @@ try:  # optional: orjson is several times faster than json and gives the same do
 
     def _dumps(obj: Any) -> bytes:
         return orjson.dumps(obj)
+
+    def _dumps_line(obj: Any) -> bytes:
+        return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
 except ImportError:  # pragma: no cover - depends on the environment
     _json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
     def _dumps(obj: Any) -> bytes:
         return _json_encoder.encode(obj).encode()
+
+    def _dumps_line(obj: Any) -> bytes:
+        return _json_encoder.encode(obj).encode() + b"\n"
 
 
 class UsageError(Exception):
@@ -147,10 +161,120 @@ def _input_size(f: IO[bytes]) -> int | None:
     return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
+class FileCRC:
+    """A dump file's CRC-64 computed by a forked child while this process
+    parses the file: on two cores the check costs the parse nothing (the
+    server's start-up load does the same).  The child reports the CRC of
+    everything before the 8-byte trailer; a file whose RDB data ends
+    elsewhere (an AOF tail after it) is summed here instead."""
+
+    #: Smaller files are summed in the parse itself (a fork costs a few ms).
+    MIN_SIZE: Final = 4 << 20
+
+    def __init__(self, pid: int, fd: int, file_fd: int, size: int) -> None:
+        self.pid = pid
+        self.fd = fd
+        self.file_fd = file_fd
+        self.size = size
+
+    @classmethod
+    def start(cls, f: IO[bytes]) -> FileCRC | None:
+        """Fork the child for a regular file of at least MIN_SIZE bytes."""
+        size = _input_size(f)
+        if size is None or size < cls.MIN_SIZE:
+            return None
+        try:
+            file_fd = f.fileno()
+            r, w = os.pipe()
+        except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+            return None
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(r)
+            os.close(w)
+            return None
+        if pid == 0:  # pragma: no cover - child process
+            code = 1
+            try:
+                os.close(r)
+                crc = file_crc(file_fd, size - 8)
+                os.write(w, struct.pack("<Q", crc))
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        return cls(pid, r, file_fd, size)
+
+    def crc(self, upto: int) -> int:
+        """The CRC-64 of the file's first ``upto`` bytes."""
+        data = b""
+        if upto == self.size - 8:
+            try:
+                while len(data) < 8:
+                    part = os.read(self.fd, 8 - len(data))
+                    if not part:
+                        break
+                    data += part
+            except OSError:
+                data = b""
+        self.close()
+        if len(data) == 8:
+            return int(struct.unpack("<Q", data)[0])
+        return file_crc(self.file_fd, upto)
+
+    def check(self, end: End) -> End:
+        """The End event with the computed CRC; raises RDBChecksumError on
+        a mismatch, as the reader does (a stored 0 means "not computed")."""
+        if end.checksum is None:  # RDB < 5: no trailer
+            self.close()
+            return end
+        computed = self.crc(end.offset + 1)
+        if end.checksum != 0 and end.checksum != computed:
+            raise RDBChecksumError(
+                f"Wrong RDB checksum expected: ({end.checksum:#018x}) got: ({computed:#018x})",
+                offset=end.offset + 1)
+        return End(end.checksum, computed, end.offset)
+
+    def close(self) -> None:
+        """Stop the child if it still runs, reap it, close the pipe."""
+        if self.pid > 0:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+            self.pid = -1
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def file_crc(fd: int, upto: int) -> int:
+    """The CRC-64 of a file's first ``upto`` bytes (pread: the file offset
+    stays where it is)."""
+    crc = 0
+    done = 0
+    while done < upto:
+        data = os.pread(fd, min(upto - done, 1 << 22), done)
+        if not data:
+            break
+        crc = crc64(data, crc)
+        done += len(data)
+    return crc
+
+
 def read_events(path: str, args: argparse.Namespace, *, verify_checksum: bool = True,
-                deep: bool = False, label: str | None = None) -> Iterator[Event]:
+                deep: bool = False, label: str | None = None, counts: bool = False,
+                batches: bool = False) -> Iterator[Event]:
     """The events of the RDB at ``path`` (``-`` = stdin), with a progress bar.
-    Module values of modules nobody registered are kept raw (their items)."""
+    Module values of modules nobody registered are kept raw (their items).
+    ``counts``: values come as their element counts (the reader's skim
+    mode), for commands that need no value; ``batches``: keys
+    come as KeyBatch events."""
     f: IO[bytes]
     if path == "-":
         f = sys.stdin.buffer
@@ -160,25 +284,48 @@ def read_events(path: str, args: argparse.Namespace, *, verify_checksum: bool = 
         close = True
     progress = Progress(_input_size(f), label or os.path.basename(path),
                         enabled=None if not getattr(args, "no_progress", False) else False)
+    crc = FileCRC.start(f) if verify_checksum else None
     try:
-        it = iter_events(f, 1 << 20, verify_checksum=verify_checksum, unknown_modules="raw",
-                         deep_sanitize=deep)
-        if not progress.enabled:
-            yield from it
-            return
-        n = 0
+        reader = RDBReader(verify_checksum=verify_checksum and crc is None, unknown_modules="raw",
+                           deep_sanitize=deep, valkey=True, skim=counts, batch_keys=batches,
+                           total_size=_remaining_size(f))
+        # The reader driven here, without generator layers in between: a
+        # dump has a million events.
+        read = f.read
+        show = progress.enabled
         keys = 0
-        for ev in it:
-            yield ev
-            n += 1
-            if type(ev) is Key:
-                keys += 1
-            if not n & 1023:
-                progress.update(ev.offset, keys)
+        while True:
+            chunk = read(1 << 20)
+            for ev in reader.feed(chunk) if chunk else reader.close():
+                if crc is not None and type(ev) is End:
+                    ev = crc.check(ev)  # type: ignore[arg-type]
+                if show:
+                    if type(ev) is Key:
+                        keys += 1
+                    elif type(ev) is KeyBatch:
+                        keys += len(ev.keys)  # type: ignore[union-attr]
+                yield ev
+            if show:
+                progress.update(reader.offset, keys)
+            if not chunk or reader.done:
+                break
     finally:
         progress.close()
+        if crc is not None:
+            crc.close()
         if close:
             f.close()
+
+
+def _remaining_size(f: IO[bytes]) -> int | None:
+    """Bytes left in a regular file from its position (None otherwise)."""
+    size = _input_size(f)
+    if size is None:
+        return None
+    try:
+        return size - f.tell()
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return None
 
 
 class Output:
@@ -377,6 +524,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     now = _now_ms(args)
     with_memory = args.memory
     version = None
+    magic = "REDIS"
     aux: list[tuple[bytes, bytes]] = []
     libs: list[FunctionLibrary] = []
     mods: list[ModuleAux] = []
@@ -391,8 +539,76 @@ def cmd_summary(args: argparse.Namespace) -> int:
     end: End | None = None
     db = 0
     total_keys = 0
-    for ev in read_events(args.file, args):
+    # Without --memory no value is needed: element counts are enough, and
+    # without a filter the keys are counted batch by batch.
+    fast = not with_memory and flt.trivial and flt.limit is None
+    for ev in read_events(args.file, args, counts=not with_memory, batches=fast):
         t = type(ev)
+        if t is KeyBatch:
+            assert isinstance(ev, KeyBatch)
+            nb = len(ev.keys)
+            total_keys += nb
+            sizes = ev.sizes
+            d = dbs.get(ev.db)
+            if d is None:
+                d = dbs[ev.db] = [0, 0, 0]
+            d[0] += nb
+            d[2] += sum(sizes)
+            rts = ev.types
+            vals: list[int] = ev.values  # type: ignore[assignment]
+            present = Counter(rts)
+            if len(present) == 1:
+                sums = {rts[0]: [sum(sizes), sum(vals)]}
+            else:
+                sums = {rt: [0, 0] for rt in present}
+                for rt, sz, el in zip(rts, sizes, vals, strict=True):
+                    acc = sums[rt]
+                    acc[0] += sz
+                    acc[1] += el
+            for rt, cnt in present.items():
+                sz, el = sums[rt]
+                kt = KIND_OF_TYPE[rt]
+                row = types.get(kt)
+                if row is None:
+                    row = types[kt] = [0, 0, 0, 0]
+                row[0] += cnt
+                row[1] += el
+                row[2] += sz
+                e = encs.get((kt, ENCODING_OF_TYPE[rt]))
+                if e is None:
+                    e = encs[(kt, ENCODING_OF_TYPE[rt])] = [0, 0]
+                e[0] += cnt
+                e[1] += sz
+            for i, enc in ev.encodings:  # int / LZF strings were counted as raw
+                sz = sizes[i]
+                raw = encs[("string", "raw")]
+                raw[0] -= 1
+                raw[1] -= sz
+                e = encs.get(("string", enc))
+                if e is None:
+                    e = encs[("string", enc)] = [0, 0]
+                e[0] += 1
+                e[1] += sz
+            for _, x, _, _ in ev.meta:
+                if x is not None:
+                    d[1] += 1
+                    ttl[ttl_bucket(x, now)] += 1
+                    if exp_min is None or x < exp_min:
+                        exp_min = x
+                    if exp_max is None or x > exp_max:
+                        exp_max = x
+            # The biggest records: those above the current threshold, in
+            # order, as the key-by-key path would offer them.
+            i = 0
+            while i < nb and biggest.would_take(-1):
+                biggest.add(sizes[i], (ev.db, ev.keys[i], KIND_OF_TYPE[rts[i]]))
+                i += 1
+            if i < nb and biggest.n > 0:
+                floor = biggest.items()[-1][0]
+                for j in compress(range(i, nb), map(floor.__lt__, islice(sizes, i, None))):
+                    if biggest.would_take(sizes[j]):
+                        biggest.add(sizes[j], (ev.db, ev.keys[j], KIND_OF_TYPE[rts[j]]))
+            continue
         if t is Key:
             assert isinstance(ev, Key)
             if not flt(ev):
@@ -442,8 +658,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
             mods.append(ev)  # type: ignore[arg-type]
         elif t is Header:
             version = ev.version  # type: ignore[union-attr]
+            magic = ev.magic  # type: ignore[union-attr]
         elif t is End:
             end = ev  # type: ignore[assignment]
+    encs = {k: v for k, v in encs.items() if v[0]}
     total_bytes = sum(r[2] for r in types.values())
     expires = sum(d[1] for d in dbs.values())
     size = None if args.file == "-" else os.path.getsize(args.file)
@@ -451,6 +669,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         "file": args.file,
         "file_bytes": size,
         "rdb_version": version,
+        "magic": magic,
         "aux": {_aux_name(k): jb(v) for k, v in aux},
         "keys": total_keys,
         "expires": expires,
@@ -526,7 +745,8 @@ def _summary_text(d: dict[str, Any], with_memory: bool) -> str:
     out = []
     size = f" ({d['file_bytes']:,} bytes)" if d["file_bytes"] is not None else ""
     out.append(f"File             {d['file']}{size}\n")
-    out.append(f"RDB version      {d['rdb_version']}\n")
+    valkey = f" (Valkey file, magic VALKEY{d['rdb_version']:03d})" if d.get("magic") == "VALKEY" else ""
+    out.append(f"RDB version      {d['rdb_version']}{valkey}\n")
     if d["aux"]:
         out.append("Aux fields\n")
         for k, v in d["aux"].items():
@@ -620,22 +840,28 @@ def cmd_dump(args: argparse.Namespace) -> int:
     file_order = args.file_order
     out = Output(args.output)
     write = out.write
-    dumps = _dumps
     try:
         if args.ndjson:
             limit = flt.limit
             n = 0
+            line = _dumps_line
+            lines: list[bytes] = []  # written 1024 at a time
+            add = lines.append
             for ev in read_events(args.file, args):
                 if type(ev) is Key:
                     if flt(ev):
-                        write(dumps(key_json(ev, loaded_encoding(ev, cfg), file_order)) + b"\n")  # type: ignore[arg-type]
+                        add(line(key_json(ev, loaded_encoding(ev, cfg), file_order)))  # type: ignore[arg-type]
                         n += 1
+                        if not n & 1023:
+                            write(b"".join(lines))
+                            lines.clear()
                         if limit is not None and n >= limit:
                             break
                 elif args.meta:
                     meta = _meta_json(ev)
                     if meta is not None:
-                        write(dumps(meta) + b"\n")
+                        add(line(meta))
+            write(b"".join(lines))
             return EXIT_OK
         _dump_document(args, flt, cfg, file_order, write)
         return EXIT_OK
@@ -726,9 +952,11 @@ def cmd_memory(args: argparse.Namespace) -> int:
     dumps = _dumps
     try:
         if fmt == "csv":
-            text = io.TextIOWrapper(out.f, encoding="utf-8", newline="", write_through=True)
+            text = io.TextIOWrapper(out.f, encoding="utf-8", newline="")
             w = csv.writer(text, lineterminator="\n")
             w.writerow(MEMORY_FIELDS)
+            rows: list[list[Any]] = []  # written 1024 at a time
+            add = rows.append
             for ev in filtered_keys(read_events(args.file, args), flt):
                 m = estimate(ev, cfg)
                 if m.memory < min_mem:
@@ -737,8 +965,12 @@ def cmd_memory(args: argparse.Namespace) -> int:
                     k, kb = ev.key.decode(), ""
                 except UnicodeDecodeError:
                     k, kb = "", base64.b64encode(ev.key).decode()
-                w.writerow([ev.db, k, kb, ev.type, m.encoding, m.memory, m.elements, m.largest,
-                            "" if ev.expire_ms is None else ev.expire_ms, ev.size])
+                add([ev.db, k, kb, ev.type, m.encoding, m.memory, m.elements, m.largest,
+                     "" if ev.expire_ms is None else ev.expire_ms, ev.size])
+                if len(rows) >= 1024:
+                    w.writerows(rows)
+                    rows.clear()
+            w.writerows(rows)
             text.flush()
             text.detach()
             return EXIT_OK
@@ -1151,6 +1383,9 @@ def cmd_to_resp(args: argparse.Namespace) -> int:
 
 # -- verify -------------------------------------------------------------------------------------
 
+#: An empty string or stream is a value (Redis keeps it), not an empty key.
+_NEVER_EMPTY: Final = frozenset((0, 15, 19, 21))
+
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Check the structure of every record and the CRC-64 trailer, as
@@ -1173,11 +1408,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         say(f"[offset 0] Checking RDB file {args.file}")
         f: IO[bytes] = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115
         try:
-            from ambry.persistence.rdb import RDBReader
-
             total = _input_size(f)
-            reader = RDBReader(verify_checksum=True, unknown_modules="raw", deep_sanitize=args.deep,
-                               total_size=total)
+            # check_only: every record checked, no value built (batches of
+            # keys); the CRC-64 summed by a child meanwhile when it can.
+            crc = FileCRC.start(f)
+            reader = RDBReader(verify_checksum=crc is None, unknown_modules="raw", deep_sanitize=args.deep,
+                               total_size=total, valkey=True, check_only=True, batch_keys=True)
             progress = Progress(total, os.path.basename(args.file),
                                 enabled=None if not args.no_progress else False)
             try:
@@ -1186,16 +1422,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
                     evs = reader.feed(chunk) if chunk else reader.close()
                     for ev in evs:
                         t = type(ev)
-                        if t is Key:
-                            keys += 1
-                            x = ev.expire_ms  # type: ignore[union-attr]
-                            if x is not None:
-                                expires += 1
-                                if x < now:
-                                    expired += 1
-                            v = ev.value  # type: ignore[union-attr]
-                            if isinstance(v, list) and not v:
-                                empty += 1
+                        if t is KeyBatch:
+                            keys += len(ev.keys)  # type: ignore[union-attr]
+                            vals = ev.values  # type: ignore[union-attr]
+                            if 0 in vals:  # element counts: 0 is an empty collection, not a string or stream
+                                empty += sum(1 for v, rt in zip(vals, ev.types, strict=True)  # type: ignore[union-attr]
+                                             if v == 0 and rt not in _NEVER_EMPTY)
+                            for _, x, _, _ in ev.meta:  # type: ignore[union-attr]
+                                if x is not None:
+                                    expires += 1
+                                    if x < now:
+                                        expired += 1
                         elif t is Aux:
                             say(f"[offset {ev.offset}] AUX FIELD {_show_key(ev.key)} = "  # type: ignore[union-attr]
                                 f"'{_show_key(ev.value)}'")  # type: ignore[union-attr]
@@ -1204,13 +1441,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
                             say(f"[offset {ev.offset}] Selecting DB ID {last_db}")
                         elif t is Header:
                             version = ev.version  # type: ignore[union-attr]
-                            say(f"[offset 0] RDB version {version}")
+                            say(f"[offset 0] RDB version {version}"
+                                + (" (Valkey)" if ev.magic == "VALKEY" else ""))  # type: ignore[union-attr]
                         elif t is FunctionLibrary:
                             say(f"[offset {ev.offset}] Function library {ev.name}")  # type: ignore[union-attr]
                         elif t is ModuleAux:
                             say(f"[offset {ev.offset}] Module aux data of {ev.value.name}")  # type: ignore[union-attr]
                         elif t is End:
-                            end = ev  # type: ignore[assignment]
+                            end = crc.check(ev) if crc is not None else ev  # type: ignore[arg-type]
                     progress.update(reader.offset, keys)
                     if not chunk or reader.done:
                         break
@@ -1222,6 +1460,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
                         trailing += len(rest)
             finally:
                 progress.close()
+                if crc is not None:
+                    crc.close()
         except RDBError as e:
             error = e
         finally:
@@ -1374,7 +1614,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of rdb-inspect (one subparser per subcommand)."""
     parser = argparse.ArgumentParser(
         prog=PROG, formatter_class=_Formatter,
-        description="Inspect Redis RDB dump files (RDB versions 1-12, Redis 2.x to 7.4 and Ambry) "
+        description="Inspect Redis RDB dump files (RDB versions 1-12, Redis 2.x to 7.4 and Ambry; "
+                    "Valkey 9's VALKEY080 files too) "
                     "without a server.\nEvery subcommand streams the file: memory stays near the size "
                     "of its largest value.\nA progress bar is drawn on stderr when it is a terminal.",
         epilog="Run '%(prog)s COMMAND --help' for the options of each command.\n\n" + EXIT_CODES_HELP)
@@ -1569,16 +1810,7 @@ def _describe_rdb_error(e: RDBError, args: argparse.Namespace) -> str:
         parts.append(f"at offset {e.offset}")
     if e.key is not None:
         parts.append(f"while reading key '{_show_key(e.key)}'")
-    msg = " ".join(parts)
-    if isinstance(e, RDBSignatureError):
-        for path in (getattr(args, "file", None), getattr(args, "a", None), getattr(args, "b", None)):
-            if path and path != "-" and os.path.isfile(path):
-                with open(path, "rb") as f:
-                    head = f.read(9)
-                if head.startswith(b"VALKEY"):
-                    msg += f" ({path} is a Valkey file, magic {head.decode('ascii', 'replace')}, " \
-                           f"which this reader does not support yet)"
-    return msg
+    return " ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1588,6 +1820,11 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:
         return int(e.code) if isinstance(e.code, int) else EXIT_USAGE
+    # A dump's values are millions of short-lived lists and tuples without
+    # reference cycles: reference counting frees them, and the cyclic
+    # collector would only rescan them (15-20% of the run).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         return int(args.func(args))
     except UsageError as e:
@@ -1611,6 +1848,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return EXIT_INTERRUPTED
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
 
 if __name__ == "__main__":  # pragma: no cover

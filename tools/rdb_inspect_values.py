@@ -10,10 +10,9 @@ with values in the fixtures' canonical order unless the file order is asked
 for: sets and hashes sorted by raw bytes, zsets in ZRANGE order with the
 score as the shortest round-trip text (``"0.1"``, ``"42.0"``, ``"inf"``).
 
-``to-resp`` mirrors Redis 7.0's AOF rewrite (aof.c ``rewrite*Object``):
-variadic pushes in batches, streams rebuilt by XADD, XSETID, XGROUP CREATE
-... ENTRIESREAD, XCLAIM ... TIME RETRYCOUNT JUSTID FORCE and XGROUP
-CREATECONSUMER, the expiry as PEXPIREAT.
+``to-resp``'s commands come from
+:func:`ambry.persistence.aof.rdb_commands.key_commands` (Redis 7.0's AOF
+rewrite form), shared with ``aof-replay``.
 """
 
 from __future__ import annotations
@@ -21,9 +20,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from operator import itemgetter
 from typing import Any, Final
 
+from ambry.persistence.aof import encode_command
+from ambry.persistence.aof.rdb_commands import key_commands
 from ambry.persistence.rdb import FunctionLibrary, Key, ModuleValue, Stream, StreamGroup
 
 __all__ = [
@@ -64,8 +66,8 @@ def score_text(score: float) -> str:
     return repr(score)
 
 
-def _zset_key(p: tuple[bytes, float]) -> tuple[float, bytes]:
-    return (p[1], p[0])
+#: ZRANGE order of (member, score) pairs: by score, then member.
+_zset_key: Final = itemgetter(1, 0)
 
 
 def _id(i: Any) -> str:
@@ -266,128 +268,4 @@ def value_digest(ev: Key) -> bytes:
 
 def resp_command(args: list[bytes]) -> bytes:
     """One command in RESP: ``*N`` then a bulk string per argument."""
-    parts = [b"*%d\r\n" % len(args)]
-    for a in args:
-        parts.append(b"$%d\r\n" % len(a))
-        parts.append(a)
-        parts.append(b"\r\n")
-    return b"".join(parts)
-
-
-#: Elements per variadic command and bytes per command before a new batch
-#: starts (what aof.c's AOF_REWRITE_ITEMS_PER_CMD does, plus a size cap so a
-#: few huge elements do not make one enormous command).
-ITEMS_PER_CMD: Final = 64
-BYTES_PER_CMD: Final = 1 << 20
-
-
-def _batched(cmd: bytes, key: bytes, items: list[bytes], per_item: int) -> Iterator[list[bytes]]:
-    """``cmd key item...`` commands; ``per_item`` arguments make one element."""
-    args: list[bytes] = [cmd, key]
-    size = 0
-    count = 0
-    n = len(items)
-    i = 0
-    while i < n:
-        group = items[i:i + per_item]
-        i += per_item
-        args.extend(group)
-        count += 1
-        for x in group:
-            size += len(x)
-        if count >= ITEMS_PER_CMD or size >= BYTES_PER_CMD:
-            yield args
-            args = [cmd, key]
-            size = count = 0
-    if count:
-        yield args
-
-
-def _sid(i: Any) -> bytes:
-    return b"%d-%d" % (i[0], i[1])
-
-
-def _stream_commands(key: bytes, s: Stream) -> Iterator[list[bytes]]:
-    """aof.c rewriteStreamObject: the entries by XADD (or the ``MAXLEN 0``
-    trick for a stream without entries), XSETID with the counters, then
-    per group XGROUP CREATE with ENTRIESREAD, an XCLAIM per pending entry
-    (delivery time and count kept) and XGROUP CREATECONSUMER for consumers
-    without pending entries."""
-    if s.entries:
-        for e in s.entries:
-            args = [b"XADD", key, _sid(e.id)]
-            for f, v in e.fields:
-                args.append(f)
-                args.append(v)
-            yield args
-    else:
-        yield [b"XADD", key, b"MAXLEN", b"0", b"0-1", b"x", b"y"]
-    yield [b"XSETID", key, _sid(s.last_id), b"ENTRIESADDED", b"%d" % s.entries_added,
-           b"MAXDELETEDID", _sid(s.max_deleted_id)]
-    for g in s.groups:
-        yield [b"XGROUP", b"CREATE", key, g.name, _sid(g.last_id), b"ENTRIESREAD", b"%d" % g.entries_read]
-        nacks = {n.id: n for n in g.pel}
-        for c in g.consumers:
-            if not c.pel:
-                yield [b"XGROUP", b"CREATECONSUMER", key, g.name, c.name]
-                continue
-            for i in c.pel:
-                n = nacks.get(i)
-                if n is None:
-                    continue
-                yield [b"XCLAIM", key, g.name, c.name, b"0", _sid(i), b"TIME", b"%d" % n.delivery_time,
-                       b"RETRYCOUNT", b"%d" % n.delivery_count, b"JUSTID", b"FORCE"]
-
-
-def key_commands(
-    ev: Key, *, replace: bool = False, restore: bool = False,
-    payload: Callable[[Key], bytes] | None = None,
-) -> Iterator[list[bytes]]:
-    """The commands that rebuild one key on any Redis-compatible server:
-    type-specific writes then PEXPIREAT, or with ``restore`` one RESTORE of
-    ``payload(ev)`` (ABSTTL, IDLETIME/FREQ kept).  Module values have no
-    command form and always use RESTORE.  ``replace`` deletes an existing
-    key first (RESTORE ... REPLACE)."""
-    key = ev.key
-    t = ev.type
-    v: Any = ev.value
-    if restore or t == "module":
-        assert payload is not None
-        args = [b"RESTORE", key, b"%d" % (ev.expire_ms or 0), payload(ev)]
-        if replace:
-            args.append(b"REPLACE")
-        if ev.expire_ms is not None:
-            args.append(b"ABSTTL")
-        if ev.lru_idle is not None:
-            args += [b"IDLETIME", b"%d" % ev.lru_idle]
-        if ev.lfu_freq is not None:
-            args += [b"FREQ", b"%d" % ev.lfu_freq]
-        yield args
-        return
-    if replace:
-        yield [b"DEL", key]
-    if t == "string":
-        yield [b"SET", key, v]
-    elif t == "list":
-        yield from _batched(b"RPUSH", key, v, 1)
-    elif t == "set":
-        yield from _batched(b"SADD", key, v, 1)
-    elif t == "hash":
-        flat = [x for pair in v for x in pair]
-        yield from _batched(b"HSET", key, flat, 2)
-        if ev.field_expires:
-            by_time: dict[int, list[bytes]] = {}
-            for f, ms in ev.field_expires.items():
-                by_time.setdefault(ms, []).append(f)
-            for ms, fs in sorted(by_time.items()):
-                yield [b"HPEXPIREAT", key, b"%d" % ms, b"FIELDS", b"%d" % len(fs), *fs]
-    elif t == "zset":
-        flat = []
-        for m, s in v:
-            flat.append(repr(s).encode())
-            flat.append(m)
-        yield from _batched(b"ZADD", key, flat, 2)
-    elif t == "stream":
-        yield from _stream_commands(key, v)
-    if ev.expire_ms is not None:
-        yield [b"PEXPIREAT", key, b"%d" % ev.expire_ms]
+    return encode_command(args)

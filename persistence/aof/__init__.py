@@ -12,6 +12,15 @@
 * :mod:`.writer` -- commands as Redis writes them (:func:`encode_command`,
   :class:`AOFWriter` with SELECT and ``#TS`` framing) and the commands of a
   RESP-form rewrite (:class:`RewriteEmitter`).
+* :mod:`.rdb_commands` -- an RDB's contents as the commands that rebuild
+  them (:func:`key_commands`, :class:`RDBCommandStream`).
+* :mod:`.source` -- what a tool's argument names (a directory, a manifest,
+  one file: :func:`open_source`) and one file as a record stream, RDB part
+  included (:class:`RecordReader`).
+* :mod:`.check` -- redis-check-aof's verdict on a whole AOF, with the
+  offsets a repair needs (:func:`check_path`).
+* :mod:`.follow` -- following a live directory across rewrites
+  (:class:`ManifestTracker`).
 
 A base file that starts with ``REDIS`` is an RDB (:func:`is_rdb`): read it
 with :class:`ambry.persistence.rdb.RDBReader`; for an old-style single-file
@@ -29,7 +38,9 @@ Reading a directory::
         p.close()
 """
 
+from .check import Problem, Report, check_path, check_source
 from .errors import AOFError, AOFFormatError, AOFTruncatedError, ManifestError
+from .follow import FollowGap, ManifestTracker
 from .manifest import (
     TYPE_BASE,
     TYPE_HIST,
@@ -45,6 +56,8 @@ from .manifest import (
     temp_manifest_name,
 )
 from .parser import Annotation, AOFParser, CheckResult, Command, Event, check_aof
+from .rdb_commands import RDBCommandStream, key_commands
+from .source import AOFFile, AOFSource, AOFSourceError, RecordReader, open_source
 from .writer import (
     ITEMS_PER_CMD,
     AOFWriter,
@@ -71,4 +84,6 @@ __all__ = [
     "Annotation", "AOFParser", "CheckResult", "Command", "Event", "check_aof",
     "ITEMS_PER_CMD", "AOFWriter", "RewriteEmitter", "encode_command", "select_command", "timestamp_annotation",
     "RDB_MAGIC", "is_rdb",
+    "RDBCommandStream", "key_commands", "AOFFile", "AOFSource", "AOFSourceError", "RecordReader", "open_source",
+    "Problem", "Report", "check_path", "check_source", "FollowGap", "ManifestTracker",
 ]

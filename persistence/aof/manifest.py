@@ -324,6 +324,12 @@ def split_args(line: bytes) -> list[bytes] | None:
         out.append(bytes(cur))
 
 
+def quote_arg(s: bytes) -> bytes:
+    """An argument as Redis shows it (a manifest line, redis-cli): bare when
+    it is plain printable text, else sdscatrepr's double-quoted form."""
+    return _repr(s) if not s or _needs_repr(s) else s
+
+
 def _needs_repr(s: bytes) -> bool:
     """sdsneedsrepr: a backslash, a quote, a blank or a non-printable byte."""
     return any(b in b'\\"' or b <= 0x20 or b >= 0x7F for b in s)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .errors import AOFFormatError, AOFTruncatedError
 
@@ -85,6 +85,63 @@ def _count(line: bytes) -> int:
     if line.isdigit():
         return int(line)
     return c_atol(line)
+
+
+_tuple_new = tuple.__new__
+#: ``$%d\r\n`` repeated argc times, per argc: the canonical argument headers.
+_HEADS: dict[int, bytes] = {}
+
+
+def _parse_canonical(buf: bytes, base: int, events: list[Event]) -> tuple[int, int]:
+    """The fast path of :meth:`AOFParser._parse`: complete records at the
+    start of ``buf`` in the canonical form every writer produces (CRLF line
+    ends, ``*<argc>`` and ``$<len>`` in plain decimal, each argument
+    followed by CRLF; ``#`` lines without a bare LF).  ``buf`` is split on
+    CRLF once and a record is taken whole: its arguments are every other
+    token, its headers must equal ``$%d\\r\\n`` of their lengths.  Stops
+    at the first record that is anything else (incomplete, an argument
+    holding CRLF, an odd header: the general loop decides those, so
+    errors and offsets do not depend on this path).  Returns (bytes
+    consumed, commands)."""
+    toks = buf.split(b"\r\n")
+    last = len(toks) - 1  # toks[last] has no CRLF after it: never complete here
+    heads = _HEADS
+    crlf = b"\r\n"
+    join = crlf.join
+    append = events.append
+    i = pos = ncmd = 0
+    while i < last:
+        h = toks[i]
+        c = h[:1]
+        if c == b"#":
+            if b"\n" in h or len(h) + 2 > LINE_MAX:
+                break
+            end = pos + len(h) + 2
+            append(_tuple_new(Annotation, (h, base + pos, base + end)))
+            pos = end
+            i += 1
+            continue
+        hd = h[1:]
+        if c != b"*" or not hd.isdigit():
+            break
+        argc = int(hd)
+        j = i + 1 + 2 * argc
+        if argc < 1 or j > last:
+            break
+        argv = toks[i + 2 : j : 2]
+        t = heads.get(argc)
+        if t is None:
+            t = heads[argc] = b"$%d\r\n" * argc
+        lens = tuple(map(len, argv))
+        hl = t % lens
+        if join(toks[i + 1 : j : 2]) + crlf != hl:
+            break
+        end = pos + len(h) + 2 + len(hl) + sum(lens) + 2 * argc
+        append(_tuple_new(Command, (argv, base + pos, base + end)))
+        ncmd += 1
+        pos = end
+        i = j
+    return pos, ncmd
 
 
 class AOFParser:
@@ -153,12 +210,11 @@ class AOFParser:
         """Parse complete records from ``buf``; returns where the first
         incomplete one starts (and sets ``_need``)."""
         n = len(buf)
-        pos = 0
         base = self._base
+        pos, ncmd = _parse_canonical(buf, base, events)
         find = buf.find
         crlf = self.check_crlf
         append = events.append
-        ncmd = 0
         while pos < n:
             start = pos
             c = buf[pos]
@@ -272,7 +328,18 @@ class CheckResult:
     ...`` like the tool prints, or None), ``format_error`` whether a line
     started with something else than ``*``/``#`` ("AOF <f> format error"),
     ``truncate_at`` the offset of the first ``#TS`` annotation newer than
-    the ``to_timestamp`` asked for (None when none is)."""
+    the ``to_timestamp`` asked for (None when none is).
+
+    Beyond the tool's output: ``commands`` counts the complete commands
+    before ``ok_up_to`` (MULTI and EXEC included), ``annotations`` the ``#``
+    lines read, ``first_ts``/``last_ts`` the first and last ``#TS:`` value
+    seen (None without any); ``error_offset`` is where the problem starts
+    (the record or header that failed, the unmatched MULTI's position is
+    ``ok_up_to``), ``truncated`` says the input ran out inside a record and
+    ``in_multi`` that the scan ended inside a transaction.
+    ``tail_annotation`` is the offset of a ``#`` line cut by the end of the
+    input: redis-check-aof accepts it, the server's loader treats it as a
+    truncated record (it would glue the next write onto the half line)."""
 
     size: int
     ok_up_to: int
@@ -280,6 +347,14 @@ class CheckResult:
     error: str | None = None
     format_error: bool = False
     truncate_at: int | None = None
+    commands: int = 0
+    annotations: int = 0
+    first_ts: int | None = None
+    last_ts: int | None = None
+    error_offset: int | None = None
+    truncated: bool = False
+    in_multi: bool = False
+    tail_annotation: int | None = None
 
     @property
     def diff(self) -> int:
@@ -296,20 +371,33 @@ def check_aof(data: bytes, *, start: int = 0, line: int = 1, to_timestamp: int |
     CRLF, every argument followed by CRLF; nested MULTI or an EXEC without
     MULTI is an error; the end of input inside MULTI is reported as
     "Reached EOF before reading EXEC for MULTI".  With ``to_timestamp`` the
-    scan stops at the first ``#TS:`` annotation greater than it."""
+    scan stops at the first ``#TS:`` annotation greater than it.
+
+    ``data`` may be any buffer with bytes' indexing, slicing and ``find``
+    (an ``mmap`` of the file keeps memory flat on big files)."""
     size = len(data)
     pos = start
     ok = start
     multi = 0
     epos = start
     err: str | None = None
+    ncmd = ok_cmds = nann = 0
+    first_ts: int | None = None
+    last_ts: int | None = None
+    truncated = False
+    tail_annotation: int | None = None
 
     def error(msg: str) -> str:
         return "0x%16x: %s" % (epos, msg)
 
+    def result(**kw: Any) -> CheckResult:
+        return CheckResult(size, ok, line, commands=ok_cmds, annotations=nann, first_ts=first_ts,
+                           last_ts=last_ts, **kw)
+
     while True:
         if not multi:
             ok = pos
+            ok_cmds = ncmd
         if pos >= size:
             break
         c = data[pos]
@@ -317,14 +405,20 @@ def check_aof(data: bytes, *, start: int = 0, line: int = 1, to_timestamp: int |
             epos = pos
             nl = data.find(b"\n", pos)
             text = data[pos : nl + 1 if nl >= 0 else size]
-            if to_timestamp is not None and text.startswith(b"#TS:"):
+            if text.startswith(b"#TS:"):
                 ts = c_atol(text[4:])
-                if ts > to_timestamp:
-                    return CheckResult(size, ok, line, None, False, truncate_at=pos)
+                if to_timestamp is not None and ts > to_timestamp:
+                    return result(truncate_at=pos)
+                if first_ts is None:
+                    first_ts = ts
+                last_ts = ts
+            nann += 1
+            if nl < 0:
+                tail_annotation = pos
             pos = nl + 1 if nl >= 0 else size
             continue
         if c != 0x2A:
-            return CheckResult(size, ok, line, None, True)
+            return result(format_error=True, error_offset=pos)
         failed = False
         # readArgc
         epos = pos
@@ -333,6 +427,7 @@ def check_aof(data: bytes, *, start: int = 0, line: int = 1, to_timestamp: int |
         argc, rest = _strtol(hdr[1:])
         if rest[:2] != b"\r\n":
             err = error("Expected \\r\\n, got: %02x%02x" % _two(rest))
+            truncated = nl < 0 and pos + len(hdr) >= size
             break
         pos += len(hdr)
         line += 1
@@ -340,7 +435,7 @@ def check_aof(data: bytes, *, start: int = 0, line: int = 1, to_timestamp: int |
             # readString -> readLong('$')
             epos = pos
             if pos >= size:
-                failed = True
+                failed = truncated = True
                 break
             nl = data.find(b"\n", pos, pos + 127)
             hdr = data[pos : nl + 1] if nl >= 0 else data[pos : pos + 127]
@@ -351,6 +446,7 @@ def check_aof(data: bytes, *, start: int = 0, line: int = 1, to_timestamp: int |
             ln, rest = _strtol(hdr[1:])
             if rest[:2] != b"\r\n":
                 err = error("Expected \\r\\n, got: %02x%02x" % _two(rest))
+                truncated = nl < 0 and pos + len(hdr) >= size
                 failed = True
                 break
             pos += len(hdr)
@@ -365,7 +461,7 @@ def check_aof(data: bytes, *, start: int = 0, line: int = 1, to_timestamp: int |
             if got != want:
                 err = error(f"Expected to read {want} bytes, got {got} bytes")
                 pos += got
-                failed = True
+                failed = truncated = True
                 break
             arg = data[pos : pos + ln]
             if data[pos + ln : pos + want] != b"\r\n":
@@ -390,10 +486,16 @@ def check_aof(data: bytes, *, start: int = 0, line: int = 1, to_timestamp: int |
                         break
         if failed:
             break
+        ncmd += 1
     at_eof = pos >= size
+    eoff: int | None = None
     if at_eof and multi and err is None:
         err = error("Reached EOF before reading EXEC for MULTI")
-    return CheckResult(size, ok, line, err)
+        eoff = epos if truncated else ok  # the short read, or the MULTI never closed
+    elif err is not None or truncated:
+        eoff = epos
+    return result(error=err, error_offset=eoff, truncated=truncated, in_multi=multi > 0,
+                  tail_annotation=tail_annotation)
 
 
 def _strtol(s: bytes) -> tuple[int, bytes]:

@@ -1,5 +1,7 @@
 """The RDB codec: a streaming sans-IO reader and a writer for Redis dump
-files (RDB versions 1-12 read, 9-12 written; spec/rdb-format.md).
+files (RDB versions 1-12 read, 9-12 written; spec/rdb-format.md).  The
+reader also takes Valkey 9's ``VALKEY080`` files when asked (``valkey=True``)
+and can check a dump without building its values (``check_only=True``).
 
 Reading::
 
@@ -59,6 +61,7 @@ from .model import (
     ModuleValue,
     ResizeDB,
     SelectDB,
+    SlotImport,
     SlotInfo,
     Stream,
     StreamConsumer,
@@ -75,7 +78,7 @@ __all__ = [
     "RDB_VERSION_DEFAULT", "RDB_VERSION_MAX",
     "RDBError", "RDBCorruptError", "RDBTruncatedError", "RDBSignatureError", "RDBVersionError",
     "RDBChecksumError", "RDBModuleError", "RDBWriteError",
-    "Event", "Header", "Aux", "SelectDB", "ResizeDB", "SlotInfo", "FunctionLibrary", "ModuleAux",
+    "Event", "Header", "Aux", "SelectDB", "ResizeDB", "SlotInfo", "SlotImport", "FunctionLibrary", "ModuleAux",
     "Key", "KeyBatch", "End", "ValueBuilder", "MODEL",
     "Stream", "StreamEntry", "StreamGroup", "StreamConsumer", "StreamNACK", "StreamID",
     "STREAM_ID_ZERO", "STREAM_ID_MAX", "ModuleValue",

@@ -38,6 +38,7 @@ TYPE_HASH_LISTPACK_EX: Final = 25
 
 # -- opcodes ----------------------------------------------------------------------
 
+OP_SLOT_IMPORT: Final = 243  # Valkey 9+ files only
 OP_SLOT_INFO: Final = 244
 OP_FUNCTION2: Final = 245
 OP_FUNCTION_PRE_GA: Final = 246
@@ -64,6 +65,23 @@ MODULE_OPCODE_STRING: Final = 5
 
 QUICKLIST_NODE_PLAIN: Final = 1
 QUICKLIST_NODE_PACKED: Final = 2
+
+# -- Valkey 9+ files (``VALKEY`` + three digits) -----------------------------------
+#
+# Valkey 9 left Redis's numbering: its files say ``VALKEY080`` (RDB 80; 12-79
+# are reserved for formats it does not read), and type ids from 22 on mean
+# Valkey's own types, not Redis 7.4's.
+
+#: Valkey's hash with per-field expiry: ``LEN n``, then n x (STR field, STR
+#: value, i64le expire ms, -1 = none).
+TYPE_VALKEY_HASH_2: Final = 22
+#: Valkey 9.2's path hash (RDB 81): recognised by id, its layout is not read.
+TYPE_VALKEY_PATH_HASH: Final = 23
+#: The Valkey RDB versions this codec reads (Valkey 9.0 writes 80, 9.2 81).
+VALKEY_VERSION_MIN: Final = 80
+VALKEY_VERSION_MAX: Final = 81
+#: Valkey's name of its own type ids (``RDB_TYPE_<name>``).
+VALKEY_TYPE_NAMES: Final[dict[int, str]] = {22: "HASH_2", 23: "PATH_HASH"}
 
 #: The newest RDB version this codec reads (Redis 7.4).
 RDB_VERSION_MAX: Final = 12

@@ -144,10 +144,13 @@ class ModuleValue:
 
 @dataclass(slots=True)
 class Header:
-    """``REDIS`` + four digits: the first event of every dump."""
+    """The first event of every dump: ``REDIS`` + four digits, or, in a
+    Valkey 9+ file (read only when the reader is asked to), ``VALKEY`` +
+    three digits (``VALKEY080``); ``magic`` says which."""
 
     version: int
     offset: int = 0
+    magic: str = "REDIS"
 
 
 @dataclass(slots=True)
@@ -183,6 +186,17 @@ class SlotInfo:
     slot: int
     slot_size: int
     expires_slot_size: int
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class SlotImport:
+    """SLOT_IMPORT (243, Valkey 9+ files only): an atomic slot migration
+    that was importing ``ranges`` (inclusive (start, end) slot pairs) under
+    the job ``job_name`` when the snapshot was taken."""
+
+    job_name: bytes
+    ranges: list[tuple[int, int]]
     offset: int = 0
 
 
@@ -247,7 +261,12 @@ class KeyBatch:
     ``skipped`` are the keys whose builder returned None (see
     :mod:`.builder`); they are in no other list.  ``offset`` is the
     position of the first record.  Loading a dump this way costs a list
-    append per key instead of an event object."""
+    append per key instead of an event object.
+
+    Read with ``check_only`` (values are element counts), ``sizes`` gives
+    each key's record size (Key.size) and ``encodings`` the (index,
+    encoding) of the strings not stored ``raw`` (``int``, ``lzf``); both
+    stay empty otherwise."""
 
     db: int
     keys: list[bytes]
@@ -256,6 +275,8 @@ class KeyBatch:
     meta: list[tuple[int, int | None, int | None, int | None]] = field(default_factory=list)
     skipped: list[bytes] = field(default_factory=list)
     offset: int = 0
+    sizes: list[int] = field(default_factory=list)
+    encodings: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -269,7 +290,8 @@ class End:
     offset: int = 0
 
 
-Event = Header | Aux | SelectDB | ResizeDB | SlotInfo | FunctionLibrary | ModuleAux | Key | KeyBatch | End
+Event = (Header | Aux | SelectDB | ResizeDB | SlotInfo | SlotImport | FunctionLibrary | ModuleAux | Key | KeyBatch
+         | End)
 
 
 def kind_of_type(rdb_type: int) -> str:

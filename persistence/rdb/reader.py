@@ -4,7 +4,10 @@ Feed it bytes as they come (from a file, a socket, a RESTORE payload) and it
 yields :mod:`~.model` events -- header, aux fields, select db, resize db,
 function libraries, module aux data, keys with their expiry/LRU/LFU, and the
 end with its checksum.  It reads RDB versions 1-12 and every encoding Redis
-ever wrote (spec/rdb-format.md).
+ever wrote (spec/rdb-format.md), and on request Valkey 9's files (``VALKEY``
+magic, RDB 80-81, its hash with field expiry and slot-import records).
+``check_only`` walks a dump as redis-check-rdb does, checking every record
+without building values (what ``rdb-inspect verify`` uses).
 
 How it stays fast and bounded:
 
@@ -66,6 +69,7 @@ from .model import (
     ModuleValue,
     ResizeDB,
     SelectDB,
+    SlotImport,
     SlotInfo,
     Stream,
     StreamConsumer,
@@ -137,6 +141,25 @@ class RDBReader:
     * ``types`` -- the RDB type ids to accept (default: every one this
       reader knows); any other is refused with Redis's "Unknown RDB
       encoding type" (Redis 7.0 would pass the ids below 20 but 8).
+    * ``valkey`` -- also read Valkey 9+ files (``VALKEY080`` magic, RDB
+      80-81; see constants): type 22 is then Valkey's hash with field
+      expiry and opcode 243 its slot-import record.  Off by default: Redis
+      refuses them ("Wrong signature").
+    * ``check_only`` -- check every record without building values, the
+      way Redis's loader checks a dump with ``sanitize-dump-payload no``
+      (what redis-check-rdb does): lengths, string encodings and LZF data,
+      listpack and intset headers and terminators, quicklist nodes,
+      duplicates where Redis's loader finds them (plain sets, hashes and
+      zsets, ziplists, which it converts), NaN scores; ziplists, zipmaps
+      and streams are walked.  A value is given as its element count (a
+      string's length, pairs for hashes, entries for streams, 0 for a module
+      value; 0 for an empty collection, never skipped), and a
+      :class:`KeyBatch` also lists each record's size and the encodings of
+      its int / LZF strings.  With ``deep_sanitize`` every container is
+      decoded and deep-checked as usual, still without building values.
+    * ``skim`` -- ``check_only`` for counting and sizing alone: plain sets,
+      hashes and zsets are stepped over without looking for duplicates or
+      NaN scores (what ``rdb-inspect summary`` needs).
     """
 
     def __init__(
@@ -151,9 +174,16 @@ class RDBReader:
         builder: ValueBuilder | None = None,
         batch_keys: bool = False,
         types: Collection[int] | None = None,
+        valkey: bool = False,
+        check_only: bool = False,
+        skim: bool = False,
     ) -> None:
         self.verify_checksum = verify_checksum
         self.builder = MODEL if builder is None else builder
+        check_only = check_only or skim
+        self.check_only = check_only
+        if check_only:
+            self.builder = _CHECKED
         self.batch_keys = batch_keys
         self.total_size = total_size
         self.modules = modules or ModuleRegistry()
@@ -161,6 +191,9 @@ class RDBReader:
         self.max_version = max_version
         self.deep = deep_sanitize
         self.version = 0
+        #: "REDIS", or "VALKEY" for a Valkey 9+ file (set by the header).
+        self.magic = "REDIS"
+        self.valkey = valkey
         self.db = 0
         self._buf = b""
         self._pos = 0
@@ -208,6 +241,24 @@ class RDBReader:
             C.TYPE_HASH_METADATA: self._v_hash_metadata,
             C.TYPE_HASH_LISTPACK_EX: self._v_hash_listpack_ex,
         }
+        if check_only and not deep_sanitize:
+            self._parsers.update({
+                C.TYPE_LIST: self._c_list,
+                C.TYPE_SET: self._c_set,
+                C.TYPE_HASH: self._c_hash,
+                C.TYPE_ZSET_2: self._c_zset_binary,
+                C.TYPE_HASH_LISTPACK: self._c_pairs_listpack,
+                C.TYPE_ZSET_LISTPACK: self._c_pairs_listpack,
+                C.TYPE_SET_LISTPACK: self._c_set_listpack,
+                C.TYPE_LIST_QUICKLIST_2: self._c_quicklist2,
+            })
+            if skim:
+                self._parsers.update({
+                    C.TYPE_SET: self._c_list,
+                    C.TYPE_HASH: self._s_hash,
+                    C.TYPE_ZSET_2: self._s_zset_binary,
+                })
+        self._types = types
         if types is not None:
             # Strings (type 0) are read by _body itself: always accepted.
             self._parsers = {t: f for t, f in self._parsers.items() if t in types}
@@ -357,22 +408,34 @@ class RDBReader:
     # -- header / checksum --------------------------------------------------------------
 
     def _header(self, buf: bytes, events: list[Event], final: bool) -> bool:
+        valkey = self.valkey
         if len(buf) < 9:
             # Wrong magic is reported as soon as it is visible.
-            if not b"REDIS".startswith(buf[:5]):
+            if not (b"REDIS".startswith(buf[:5]) or valkey and b"VALKEY".startswith(buf[:6])):
                 raise RDBSignatureError("Wrong signature trying to load DB from file", offset=0)
             self._wait(0, 9, buf, final)
             return False
-        if buf[:5] != b"REDIS":
+        if buf[:5] == b"REDIS":
+            digits = buf[5:9]
+            lowest, highest = 1, self.max_version
+        elif valkey and buf[:6] == b"VALKEY":
+            # Valkey 9+: three digits, and only its own versions (it keeps
+            # 12-79 for formats it does not read, as this reader does).
+            digits = buf[6:9]
+            lowest, highest = C.VALKEY_VERSION_MIN, C.VALKEY_VERSION_MAX
+            self.magic = "VALKEY"
+        else:
             raise RDBSignatureError("Wrong signature trying to load DB from file", offset=0)
-        digits = buf[5:9]
+        at = 9 - len(digits)
         if not digits.isdigit():
-            raise RDBSignatureError(f"Bad RDB version {digits!r}", offset=5)
+            raise RDBSignatureError(f"Bad RDB version {digits!r}", offset=at)
         version = int(digits)
-        if version < 1 or version > self.max_version:
-            raise RDBVersionError(f"Can't handle RDB format version {version}", offset=5)
+        if version < lowest or version > highest:
+            raise RDBVersionError(f"Can't handle RDB format version {version}", offset=at)
         self.version = version
-        events.append(Header(version, 0))
+        if self.magic == "VALKEY":
+            self._valkey_types()
+        events.append(Header(version, 0, self.magic))
         self._pos = 9
         self._state = _BODY
         self._need = 1
@@ -440,6 +503,10 @@ class RDBReader:
         types_add: Callable[[Any], None] = append
         meta_add: Callable[[Any], None] = append
         skipped_add: Callable[[Any], None] = append
+        # check_only: record sizes and the encodings of int/LZF strings too.
+        check = self.check_only
+        sizes_add: Callable[[Any], None] = append
+        encs_add: Callable[[Any], None] = append
         start = pos
         key: bytes | None = None
         op = 0
@@ -460,10 +527,30 @@ class RDBReader:
                         if batch is None:
                             batch, keys_add, values_add, types_add, meta_add, skipped_add = _open_batch(
                                 db, base + start, append)
+                            sizes_add = batch.sizes.append
+                            encs_add = batch.encodings.append
                         types = batch.types
                         taken = len(types)
                         try:
-                            while True:  # buf[pos] is 0 (a string record) here
+                            while check:  # the same loop, giving lengths and record sizes
+                                b = buf[pos + 1]
+                                if b >= 0x40:
+                                    break
+                                q = pos + 2 + b
+                                c = buf[q]
+                                if c >= 0x40:
+                                    break
+                                e = q + 1 + c
+                                if e > n:
+                                    break
+                                keys_add(buf[pos + 2:q])
+                                values_add(c)
+                                types_add(0)  # runs are short in a real dump: no extend below
+                                sizes_add(e - pos)
+                                pos = e
+                                if buf[e]:
+                                    break
+                            while not check:  # buf[pos] is 0 (a string record) here
                                 b = buf[pos + 1]  # the key's length, IndexError past the buffer
                                 if b >= 0x40:
                                     break
@@ -483,7 +570,8 @@ class RDBReader:
                             pass  # the buffer ends after a whole record, or inside one not taken
                         run = len(batch.keys) - taken
                         if run:
-                            types.extend(repeat(0, run))
+                            if not check:
+                                types.extend(repeat(0, run))
                             continue
                     # A key record: type, key, value.
                     p = pos + 1
@@ -512,13 +600,21 @@ class RDBReader:
                         else:
                             enc = "raw" if b < 0xC0 else "lzf" if b == 0xC3 else "int"
                             value, p = read_str(buf, p)
+                        if check:
+                            value = len(value)
                         if not batching:
                             append(Key(db, key, "string", value, expire, lru, lfu, None, 0, enc, None,
                                        base + start, p - start))
                     else:
                         parser = parsers.get(op)
                         if parser is None:
-                            raise Corrupt(f"Unknown RDB encoding type {op}", pos)
+                            if op == C.OP_SLOT_IMPORT and self.magic == "VALKEY":
+                                # Not a key record: opcode 243 of a Valkey file.
+                                batch = None
+                                key = None
+                                pos = self._slot_import(buf, pos + 1, start, append)
+                                continue
+                            raise Corrupt(f"Unknown RDB encoding type {op}{_type_note(self, op)}", pos)
                         # Errors raised inside get the key from the handlers below.
                         if not batching:
                             self._v_nodes = None
@@ -531,11 +627,17 @@ class RDBReader:
                         if batch is None:
                             batch, keys_add, values_add, types_add, meta_add, skipped_add = _open_batch(
                                 db, base + start, append)
+                            sizes_add = batch.sizes.append
+                            encs_add = batch.encodings.append
                         if value is None:
                             skipped_add(key)
                         else:
                             if prefixed:
                                 meta_add((len(batch.keys), expire, lru, lfu))
+                            if check:
+                                sizes_add(p - start)
+                                if op == 0 and enc != "raw":
+                                    encs_add((len(batch.keys), enc))
                             keys_add(key)
                             values_add(value)
                             types_add(op)
@@ -632,6 +734,28 @@ class RDBReader:
             self._expire = expire
             self._lru = lru
             self._lfu = lfu
+
+    def _valkey_types(self) -> None:
+        """A Valkey file: its type 22 replaces Redis 7.4's, 23-25 are not
+        Redis's (23 is Valkey's path hash, which this reader does not read)."""
+        parsers = self._parsers
+        for t in (C.TYPE_HASH_METADATA_PRE_GA, C.TYPE_HASH_LISTPACK_EX_PRE_GA, C.TYPE_HASH_METADATA,
+                  C.TYPE_HASH_LISTPACK_EX):
+            parsers.pop(t, None)
+        if self._types is None or C.TYPE_VALKEY_HASH_2 in self._types:
+            parsers[C.TYPE_VALKEY_HASH_2] = self._v_valkey_hash2
+
+    def _slot_import(self, buf: bytes, p: int, start: int, append: Callable[[Event], None]) -> int:
+        """SLOT_IMPORT (Valkey): STR job name, LEN n, n x (LEN start, LEN end)."""
+        name, p = read_str(buf, p)
+        count, p = read_len(buf, p)
+        ranges: list[tuple[int, int]] = []
+        for _ in range(count):
+            first, p = read_len(buf, p)
+            last, p = read_len(buf, p)
+            ranges.append((first, last))
+        append(SlotImport(name, ranges, self._base + start))
+        return p
 
     def _function_pre_ga(self, buf: bytes, p: int, start: int, append: Callable[[Event], None]) -> int:
         """7.0-rc FUNCTION record, converted to library source like Redis 7.0."""
@@ -784,7 +908,13 @@ class RDBReader:
         n = len(buf)
         unpack = _F64.unpack_from
         for _ in range(count):
-            member, p = read_str(buf, p)
+            b = buf[p] if p < n else 0xFF
+            if b < 0x40:  # a short member: most of them
+                q = p + 1 + b
+                member = buf[p + 1:q]
+                p = q
+            else:
+                member, p = read_str(buf, p)
             if p + 8 > n:
                 raise NeedMore(p + 8)
             score = unpack(buf, p)[0]
@@ -1007,6 +1137,156 @@ class RDBReader:
         self._v_fexp = fexp
         return self.builder.hash_value(t, flat), p
 
+    def _v_valkey_hash2(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
+        """Valkey's hash with field expiry (its type 22): a count, then per
+        field its name, value and absolute expire time in ms (i64le, -1 =
+        none)."""
+        count, p = read_len(buf, p)
+        n = len(buf)
+        flat: list[bytes] = []
+        fexp: dict[bytes, int] = {}
+        for _ in range(count):
+            f, p = read_str(buf, p)
+            v, p = read_str(buf, p)
+            if p + 8 > n:
+                raise NeedMore(p + 8)
+            when = _I64.unpack_from(buf, p)[0]
+            if when < -1:
+                raise Corrupt(f"invalid hash field expire time {when}", p)
+            p += 8
+            flat.append(f)
+            flat.append(v)
+            if when != -1:
+                fexp[f] = when
+        if self.deep:
+            _check_unique(flat[0::2], p)
+        self._v_fexp = fexp
+        return self.builder.hash_value(t, flat), p
+
+    # -- check-only parsers (check_only without deep_sanitize) -----------------------------
+    #
+    # What Redis's rdbLoadObject checks with deep sanitization off, without
+    # decoding elements: a listpack's header (total bytes, terminator, element
+    # count) and never its entries; duplicates where the loader adds members
+    # one by one to a dict.  They return the element count.
+
+    def _c_list(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
+        count, p = read_len(buf, p)
+        return count, _skip_strings(buf, p, count)
+
+    def _c_set(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
+        count, p = read_len(buf, p)
+        members, p = self._strings(buf, p, count)
+        _check_unique(members, p, "Duplicate set members detected")
+        return count, p
+
+    def _c_hash(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
+        count, p = read_len(buf, p)
+        if count > (len(buf) - p) // 2 + 1:
+            raise NeedMore(p + 2 * count)
+        fields: list[bytes] = []
+        add = fields.append
+        try:
+            for _ in range(count):
+                b = buf[p]
+                if b < 0x40:
+                    q = p + 1 + b
+                    add(buf[p + 1:q])
+                    p = q
+                else:
+                    f, p = read_str(buf, p)
+                    add(f)
+                b = buf[p]  # the value: only its length matters here
+                if b < 0x40:
+                    p += 1 + b
+                else:
+                    _, p = read_str(buf, p)
+        except IndexError:
+            raise NeedMore(p + 1) from None
+        if p > len(buf):
+            raise NeedMore(p)
+        _check_unique(fields, p, "Duplicate hash fields detected")
+        return count, p
+
+    def _s_hash(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
+        count, p = read_len(buf, p)
+        return count, _skip_strings(buf, p, 2 * count)
+
+    def _s_zset_binary(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
+        count, p = read_len(buf, p)
+        n = len(buf)
+        try:
+            for _ in range(count):
+                b = buf[p]
+                if b < 0x40:
+                    p += 9 + b  # the member and its 8-byte score
+                else:
+                    _, p = read_str(buf, p)
+                    p += 8
+        except IndexError:
+            raise NeedMore(p + 1) from None
+        if p > n:
+            raise NeedMore(p)
+        return count, p
+
+    def _c_zset_binary(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
+        count, p = read_len(buf, p)
+        n = len(buf)
+        members: list[bytes] = []
+        add = members.append
+        unpack = _F64.unpack_from
+        for _ in range(count):
+            b = buf[p] if p < n else 0xFF
+            if b < 0x40:
+                q = p + 1 + b
+                m = buf[p + 1:q]
+                p = q
+            else:
+                m, p = read_str(buf, p)
+            if p + 8 > n:
+                raise NeedMore(p + 8)
+            score = unpack(buf, p)[0]
+            if score != score:
+                raise Corrupt("Zset with NAN score detected", p)
+            add(m)
+            p += 8
+        _check_unique(members, p, "Duplicate zset fields detected")
+        return count, p
+
+    def _c_pairs_listpack(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
+        """HASH_LISTPACK / ZSET_LISTPACK: the header, an even count."""
+        blob, q = read_blob(buf, p)
+        count = _lp_count(blob, p)
+        if count & 1:
+            raise Corrupt(f"{_KIND[t]} listpack with an odd number of elements", p)
+        return count >> 1, q
+
+    def _c_set_listpack(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
+        blob, q = read_blob(buf, p)
+        return _lp_count(blob, p), q
+
+    def _c_quicklist2(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
+        """Quicklist v2: every node's container and listpack header (empty
+        listpack nodes are dropped by the loader; a list of only those is
+        empty)."""
+        count, p = read_len(buf, p)
+        elements = 0
+        for _ in range(count):
+            cpos = p
+            container, p = read_len(buf, p)
+            at = p
+            blob, p = read_blob(buf, p)
+            if not blob:
+                raise Corrupt("empty quicklist node", at)
+            if container == C.QUICKLIST_NODE_PACKED:
+                elements += _lp_count(blob, at)
+            elif container == C.QUICKLIST_NODE_PLAIN:
+                elements += 1
+            else:
+                raise Corrupt(f"Quicklist integrity check failed: unknown node container {container}", cpos)
+        self._v_nodes = count
+        return elements, p
+
     # -- streams ------------------------------------------------------------------------
 
     def _v_stream(self, t: int, buf: bytes, p: int) -> tuple[Any, int]:
@@ -1173,6 +1453,81 @@ class RDBReader:
 
 
 _Add = Callable[[Any], None]
+
+
+class _CheckValues(ValueBuilder):
+    """The builder of ``check_only``: a value's element count."""
+
+    __slots__ = ()
+
+    def list_value(self, rdb_type: int, nodes: list[list[bytes]], sizes: list[int] | None) -> Any:
+        return sum(map(len, nodes))
+
+    def set_value(self, rdb_type: int, members: list[bytes]) -> Any:
+        return len(members)
+
+    def intset_value(self, rdb_type: int, ints: list[int], width: int) -> Any:
+        return len(ints)
+
+    def hash_value(self, rdb_type: int, flat: list[bytes]) -> Any:
+        return len(flat) >> 1
+
+    def zset_value(self, rdb_type: int, members: list[bytes], scores: list[float]) -> Any:
+        return len(members)
+
+    def stream_value(self, rdb_type: int, stream: Stream) -> Any:
+        return stream.length
+
+    def module_value(self, rdb_type: int, value: ModuleValue) -> Any:
+        return 0
+
+
+_CHECKED: Final = _CheckValues()
+_LP_HDR: Final = struct.Struct("<IH")
+
+
+def _skip_strings(buf: bytes, p: int, count: int) -> int:
+    """The position after ``count`` RDB strings from ``p`` (LZF ones are
+    decompressed: that is their check)."""
+    try:
+        for _ in range(count):
+            b = buf[p]
+            if b < 0x40:
+                p += 1 + b
+            else:
+                _, p = read_str(buf, p)
+    except IndexError:
+        raise NeedMore(p + 1) from None
+    if p > len(buf):
+        raise NeedMore(p)
+    return p
+
+
+def _lp_count(blob: bytes, at: int) -> int:
+    """A listpack's element count after Redis's shallow integrity check
+    (lpValidateIntegrity with deep off: header size, total bytes,
+    terminator); a count of 65535 ("too many to say") is found by walking."""
+    n = len(blob)
+    if n < 7:
+        raise Corrupt("listpack shorter than its header", at)
+    total, count = _LP_HDR.unpack_from(blob, 0)
+    if total != n:
+        raise Corrupt(f"listpack header says {total} bytes, blob has {n}", at)
+    if blob[n - 1] != 0xFF:
+        raise Corrupt("listpack does not end with 0xFF", at)
+    if count == 65535:
+        try:
+            count = len(lp_decode(blob, True))
+        except RDBCorruptError as e:
+            raise Corrupt(e.message, at) from None
+    return count
+
+
+def _type_note(reader: RDBReader, t: int) -> str:
+    """What an unknown type id is known to be, for the error message."""
+    if reader.magic == "VALKEY" and t in C.VALKEY_TYPE_NAMES:
+        return f" (Valkey {C.VALKEY_TYPE_NAMES[t]}, which this reader does not read)"
+    return ""
 
 
 def _open_batch(db: int, offset: int, append: Callable[[Event], None]

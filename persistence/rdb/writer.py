@@ -50,6 +50,7 @@ from .model import (
     ModuleValue,
     ResizeDB,
     SelectDB,
+    SlotImport,
     SlotInfo,
     Stream,
     StreamID,
@@ -269,6 +270,8 @@ class RDBWriter:
             return self.eof()
         if isinstance(ev, SlotInfo):
             return self.slot_info(ev.slot, ev.slot_size, ev.expires_slot_size)
+        if isinstance(ev, SlotImport):
+            raise RDBWriteError("a Valkey slot-import record has no form in a Redis RDB file")
         raise TypeError(f"not an RDB event: {ev!r}")
 
     # -- values -----------------------------------------------------------------------
