@@ -1531,7 +1531,15 @@ class PrimaryLink(asyncio.Protocol):
         repl = self.repl
         srv = repl.srv
         cfg = srv.cfg
-        disk_load = cfg.repl_diskless_load == "disabled" or cfg.repl_diskless_load == 0
+        # repl-diskless-load: "disabled" loads from dbfilename (the transfer
+        # replaces it); "on-empty-db" does so only when the dataset is empty,
+        # otherwise like "disabled"; "swapdb" keeps the old dataset aside
+        # and puts it back if the new one fails to load.  The non-disk modes
+        # load the received bytes without replacing dbfilename.
+        mode = cfg.repl_diskless_load
+        empty = not any(db.data for db in srv.dbs)
+        disk_load = mode == "disabled" or (mode == "on-empty-db" and not empty)
+        swap = mode == "swapdb"
         path = self.rdb_path
         if disk_load:
             try:
@@ -1549,7 +1557,14 @@ class PrimaryLink(asyncio.Protocol):
         repl.cached = None
         repl.disconnect_replicas()
         repl.free_backlog()
-        log.notice("MASTER <-> REPLICA sync: Flushing old data")
+        backup: list[tuple[Any, Any, Any, Any]] | None = None
+        old_libraries: dict[Any, Any] = {}
+        if swap:
+            log.notice("MASTER <-> REPLICA sync: Keeping the old dataset aside (swapdb)")
+            backup = [(db.data, db.expires, db.access, db.strobj) for db in srv.dbs]
+            old_libraries = dict(srv.function_libraries)  # type: ignore[attr-defined]
+        else:
+            log.notice("MASTER <-> REPLICA sync: Flushing old data")
         _empty_db(srv, -1)
         srv.function_libraries.clear()  # type: ignore[attr-defined]
         log.notice("MASTER <-> REPLICA sync: Loading DB in memory")
@@ -1591,6 +1606,14 @@ class PrimaryLink(asyncio.Protocol):
         self.loading = False
         if not ok or self.closed or repl.link is not self:
             _empty_db(srv, -1)
+            if backup is not None:
+                # swapdb: the half-loaded data goes, the old dataset comes back.
+                log.notice("MASTER <-> REPLICA sync: Discarding the half-loaded data, restoring the old dataset")
+                srv.function_libraries.clear()  # type: ignore[attr-defined]
+                for db, (data, expires, access, strobj) in zip(srv.dbs, backup, strict=True):
+                    db.data, db.expires, db.access, db.strobj = data, expires, access, strobj
+                for name, code in old_libraries.items():
+                    srv.function_libraries[name] = code  # type: ignore[attr-defined]
             if not self.closed:
                 self.close()
                 repl.link_lost(self)

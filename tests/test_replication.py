@@ -516,3 +516,43 @@ def test_replica_acks_a_scripted_primary_with_the_offset_before_getack(
         conn.close()
     finally:
         lsock.close()
+
+
+@pytest.mark.parametrize("mode", ["disabled", "swapdb"])
+def test_a_damaged_transfer_keeps_the_old_dataset_only_with_swapdb(
+        server_factory: Callable[..., ServerProcess], mode: str) -> None:
+    """repl-diskless-load swapdb puts the old dataset back when the primary's
+    RDB fails to load; disabled has flushed it first, as Redis does."""
+    import socket
+
+    from ambry.persistence.rdb.writer import RDBWriter
+
+    replica = server_factory("ambry", "--repl-diskless-load", mode)
+    cli(replica).set("old", "1")
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    lsock.settimeout(10)
+    try:
+        cli(replica).execute_command("REPLICAOF", "127.0.0.1", lsock.getsockname()[1])
+        conn, _ = lsock.accept()
+        conn.settimeout(10)
+        buf = bytearray()
+        _read_command(conn, buf)
+        conn.sendall(b"+PONG\r\n")
+        _read_command(conn, buf)
+        _read_command(conn, buf)
+        conn.sendall(b"+OK\r\n+OK\r\n")
+        _read_command(conn, buf)
+        bad = RDBWriter(10).header() + b"\xff" + b"\x01" * 8  # a wrong CRC-64
+        conn.sendall(b"+FULLRESYNC " + b"a" * 40 + b" 7\r\n$%d\r\n" % len(bad) + bad)
+        wait_for(lambda: "Failed trying to load the MASTER synchronization DB" in replica.log_text(),
+                 what="the failed load")
+        r = cli(replica)
+        if mode == "swapdb":
+            assert r.get("old") == b"1"
+        else:
+            assert r.dbsize() == 0
+        conn.close()
+    finally:
+        lsock.close()
