@@ -86,6 +86,7 @@ from ambry.persistence.rdb import (
     load_dump_payload,
 )
 from ambry.persistence.rdb import constants as C
+from ambry.persistence.rdb.checksum import ForkedCRC
 from ambry.persistence.rdb.containers import lp_entry
 from ambry.persistence.rdb.encoding import canonical_int, crc64, enc_int_value, enc_len, enc_str, lzf_blob
 from ambry.persistence.rdb.writer import EncodingOptions
@@ -1007,7 +1008,7 @@ def load_steps(srv: Server, path: str, *, allow_dup: bool = False, startup: bool
     (the server then exits).
 
     ``startup`` (the load before serving, while the heap is small): the
-    checksum is computed by a forked child meanwhile (:class:`_ChecksumChild`),
+    checksum is computed by a forked child meanwhile (persistence's :class:`ForkedCRC`),
     and what was loaded is moved out of the cyclic collector's generations
     (gc.freeze), as server/main.py does with the whole start-up heap once the
     server has started."""
@@ -1061,13 +1062,13 @@ def _load_body(srv: Server, f: Any, size: int, allow_dup: bool, *, aof_preamble:
                checksum_child: bool = False) -> Generator[None, None, int]:
     """rdbLoadRio's loop over the reader's events; returns the RDB's end
     offset.  ``checksum_child``: verify the checksum with a
-    :class:`_ChecksumChild` instead of in the reader."""
+    :class:`ForkedCRC` child instead of in the reader."""
     st = state(srv)
     cfg = srv.cfg
     checksum = bool(cfg.rdbchecksum) and not st.skip_checksum_validation
     helper = None
     if checksum and checksum_child and size >= _CHECKSUM_CHILD_MIN_SIZE:
-        helper = _ChecksumChild.start(srv, f.fileno(), size)
+        helper = ForkedCRC.start(f.fileno(), size, lambda: child_setup(srv))
     try:
         return (yield from _load_events(srv, f, size, allow_dup, aof_preamble, checksum, helper))
     finally:
@@ -1076,7 +1077,7 @@ def _load_body(srv: Server, f: Any, size: int, allow_dup: bool, *, aof_preamble:
 
 
 def _load_events(srv: Server, f: Any, size: int, allow_dup: bool, aof_preamble: bool, checksum: bool,
-                 helper: _ChecksumChild | None) -> Generator[None, None, int]:
+                 helper: ForkedCRC | None) -> Generator[None, None, int]:
     """The body of :func:`_load_body`."""
     st = state(srv)
     cfg = srv.cfg
@@ -1185,7 +1186,7 @@ def _load_events(srv: Server, f: Any, size: int, allow_dup: bool, aof_preamble: 
                     log.notice("RDB file was saved with checksum disabled: no check performed.")
                 elif helper is not None and ev.checksum is not None:
                     # What the reader would have checked: the CRC of everything before the trailer.
-                    computed = helper.crc(f.fileno(), ev.offset + 1)
+                    computed = helper.crc(ev.offset + 1)
                     if computed != ev.checksum:
                         raise RDBChecksumError(f"Wrong RDB checksum expected: ({ev.checksum:#018x}) got: "
                                                f"({computed:#018x})", offset=ev.offset + 1)
@@ -1206,95 +1207,6 @@ def _load_events(srv: Server, f: Any, size: int, allow_dup: bool, aof_preamble: 
     else:
         log.notice(f"Done loading RDB, keys loaded: {loaded}, keys expired: {expired}.")
     return reader.end_offset or reader.offset
-
-
-class _ChecksumChild:
-    """A dump's CRC-64, computed by a forked child over the file while the
-    parent parses it: on two cores the check costs the load nothing.  Only
-    for the start-up load: the heap is small then, so the fork is cheap and
-    the parent's writes copy few pages.  Whatever goes wrong on the child's
-    side (fork, pipe, a short read), the parent computes the CRC itself."""
-
-    __slots__ = ("pid", "fd")
-
-    def __init__(self, pid: int, fd: int) -> None:
-        self.pid = pid
-        self.fd = fd
-
-    @classmethod
-    def start(cls, srv: Server, file_fd: int, size: int) -> _ChecksumChild | None:
-        """Fork the child: it reports the CRC of the first ``size - 8`` bytes
-        (a dump ends with its 8-byte checksum) and how many it read."""
-        try:
-            r, w = os.pipe()
-        except OSError:
-            return None
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(r)
-            os.close(w)
-            return None
-        if pid == 0:  # pragma: no cover - child process
-            code = 1
-            try:
-                child_setup(srv)
-                os.close(r)
-                crc, done = _file_crc(file_fd, size - 8)
-                os.write(w, _U64.pack(crc) + _U64.pack(done))
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(w)
-        return cls(pid, r)
-
-    def crc(self, file_fd: int, upto: int) -> int:
-        """The CRC-64 of the file's first ``upto`` bytes."""
-        data = b""
-        try:
-            while len(data) < 16:
-                part = os.read(self.fd, 16 - len(data))
-                if not part:
-                    break
-                data += part
-        except OSError:
-            pass
-        self.close()
-        if len(data) == 16:
-            crc, done = struct.unpack("<QQ", data)
-            if done == upto:
-                return int(crc)
-        return _file_crc(file_fd, upto)[0]
-
-    def close(self) -> None:
-        """Stop the child if it still runs, reap it, close the pipe."""
-        if self.pid > 0:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            try:
-                os.waitpid(self.pid, 0)
-            except ChildProcessError:
-                pass
-            self.pid = -1
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-
-def _file_crc(fd: int, upto: int) -> tuple[int, int]:
-    """(CRC-64 of a file's first ``upto`` bytes, bytes read) with pread,
-    which leaves the file's offset alone."""
-    crc = 0
-    done = 0
-    while done < upto:
-        data = os.pread(fd, min(upto - done, 1 << 22), done)
-        if not data:
-            break
-        crc = crc64(data, crc)
-        done += len(data)
-    return crc, done
 
 
 def _any_expired(meta: list[tuple[int, int | None, int | None, int | None]], now_ms: int) -> bool:

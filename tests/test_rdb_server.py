@@ -291,14 +291,14 @@ def test_the_startup_load_checks_the_checksum_in_a_child(inproc: Any, tmp_path: 
     import gc
 
     children: list[int] = []
-    start = rdb._ChecksumChild.start
+    start = rdb.ForkedCRC.start
 
-    def recording_start(srv: Any, fd: int, size: int) -> Any:
-        helper = start(srv, fd, size)
+    def recording_start(fd: int, size: int, child_init: Any = None) -> Any:
+        helper = start(fd, size, child_init)
         children.append(helper.pid)
         return helper
 
-    monkeypatch.setattr(rdb._ChecksumChild, "start", staticmethod(recording_start))
+    monkeypatch.setattr(rdb.ForkedCRC, "start", staticmethod(recording_start))
     monkeypatch.setattr(rdb, "_CHECKSUM_CHILD_MIN_SIZE", 0)
 
     data = _file([(0, b"k%d" % i, "string", b"v" * (i % 50), None) for i in range(2000)])

@@ -32,8 +32,6 @@ import io
 import json
 import os
 import re
-import signal
-import struct
 import sys
 import time
 from array import array
@@ -59,8 +57,8 @@ from ambry.persistence.rdb import (
     SelectDB,
     dump_payload,
 )
+from ambry.persistence.rdb.checksum import ForkedCRC
 from ambry.persistence.rdb.constants import ENCODING_OF_TYPE, KIND_OF_TYPE
-from ambry.persistence.rdb.encoding import crc64
 
 from .memory_model import CONFIG_DIRECTIVES, LoadConfig, element_count, estimate, loaded_encoding
 from .rdb_inspect_stats import TTL_BUCKETS, PrefixTree, TopN, human_bytes, ttl_bucket
@@ -161,110 +159,40 @@ def _input_size(f: IO[bytes]) -> int | None:
     return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
-class FileCRC:
+class FileCRC(ForkedCRC):
     """A dump file's CRC-64 computed by a forked child while this process
-    parses the file: on two cores the check costs the parse nothing (the
-    server's start-up load does the same).  The child reports the CRC of
-    everything before the 8-byte trailer; a file whose RDB data ends
-    elsewhere (an AOF tail after it) is summed here instead."""
+    parses the file (persistence's :class:`ForkedCRC`, as the server's
+    start-up load does).  A file whose RDB data ends elsewhere than 8 bytes
+    before its end (an AOF tail after it) is summed here instead."""
 
     #: Smaller files are summed in the parse itself (a fork costs a few ms).
     MIN_SIZE: Final = 4 << 20
 
-    def __init__(self, pid: int, fd: int, file_fd: int, size: int) -> None:
-        self.pid = pid
-        self.fd = fd
-        self.file_fd = file_fd
-        self.size = size
-
     @classmethod
-    def start(cls, f: IO[bytes]) -> FileCRC | None:
+    def open_for(cls, f: IO[bytes]) -> ForkedCRC | None:
         """Fork the child for a regular file of at least MIN_SIZE bytes."""
         size = _input_size(f)
         if size is None or size < cls.MIN_SIZE:
             return None
         try:
             file_fd = f.fileno()
-            r, w = os.pipe()
         except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
             return None
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(r)
-            os.close(w)
-            return None
-        if pid == 0:  # pragma: no cover - child process
-            code = 1
-            try:
-                os.close(r)
-                crc = file_crc(file_fd, size - 8)
-                os.write(w, struct.pack("<Q", crc))
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(w)
-        return cls(pid, r, file_fd, size)
-
-    def crc(self, upto: int) -> int:
-        """The CRC-64 of the file's first ``upto`` bytes."""
-        data = b""
-        if upto == self.size - 8:
-            try:
-                while len(data) < 8:
-                    part = os.read(self.fd, 8 - len(data))
-                    if not part:
-                        break
-                    data += part
-            except OSError:
-                data = b""
-        self.close()
-        if len(data) == 8:
-            return int(struct.unpack("<Q", data)[0])
-        return file_crc(self.file_fd, upto)
-
-    def check(self, end: End) -> End:
-        """The End event with the computed CRC; raises RDBChecksumError on
-        a mismatch, as the reader does (a stored 0 means "not computed")."""
-        if end.checksum is None:  # RDB < 5: no trailer
-            self.close()
-            return end
-        computed = self.crc(end.offset + 1)
-        if end.checksum != 0 and end.checksum != computed:
-            raise RDBChecksumError(
-                f"Wrong RDB checksum expected: ({end.checksum:#018x}) got: ({computed:#018x})",
-                offset=end.offset + 1)
-        return End(end.checksum, computed, end.offset)
-
-    def close(self) -> None:
-        """Stop the child if it still runs, reap it, close the pipe."""
-        if self.pid > 0:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            try:
-                os.waitpid(self.pid, 0)
-            except ChildProcessError:
-                pass
-            self.pid = -1
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        return cls.start(file_fd, size)
 
 
-def file_crc(fd: int, upto: int) -> int:
-    """The CRC-64 of a file's first ``upto`` bytes (pread: the file offset
-    stays where it is)."""
-    crc = 0
-    done = 0
-    while done < upto:
-        data = os.pread(fd, min(upto - done, 1 << 22), done)
-        if not data:
-            break
-        crc = crc64(data, crc)
-        done += len(data)
-    return crc
+def check_end(crc: ForkedCRC, end: End) -> End:
+    """The End event with the computed CRC; raises RDBChecksumError on a
+    mismatch, as the reader does (a stored 0 means "not computed")."""
+    if end.checksum is None:  # RDB < 5: no trailer
+        crc.close()
+        return end
+    computed = crc.crc(end.offset + 1)
+    if end.checksum != 0 and end.checksum != computed:
+        raise RDBChecksumError(
+            f"Wrong RDB checksum expected: ({end.checksum:#018x}) got: ({computed:#018x})",
+            offset=end.offset + 1)
+    return End(end.checksum, computed, end.offset)
 
 
 def read_events(path: str, args: argparse.Namespace, *, verify_checksum: bool = True,
@@ -284,7 +212,7 @@ def read_events(path: str, args: argparse.Namespace, *, verify_checksum: bool = 
         close = True
     progress = Progress(_input_size(f), label or os.path.basename(path),
                         enabled=None if not getattr(args, "no_progress", False) else False)
-    crc = FileCRC.start(f) if verify_checksum else None
+    crc = FileCRC.open_for(f) if verify_checksum else None
     try:
         reader = RDBReader(verify_checksum=verify_checksum and crc is None, unknown_modules="raw",
                            deep_sanitize=deep, valkey=True, skim=counts, batch_keys=batches,
@@ -298,7 +226,7 @@ def read_events(path: str, args: argparse.Namespace, *, verify_checksum: bool = 
             chunk = read(1 << 20)
             for ev in reader.feed(chunk) if chunk else reader.close():
                 if crc is not None and type(ev) is End:
-                    ev = crc.check(ev)  # type: ignore[arg-type]
+                    ev = check_end(crc, ev)  # type: ignore[arg-type]
                 if show:
                     if type(ev) is Key:
                         keys += 1
@@ -1411,7 +1339,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             total = _input_size(f)
             # check_only: every record checked, no value built (batches of
             # keys); the CRC-64 summed by a child meanwhile when it can.
-            crc = FileCRC.start(f)
+            crc = FileCRC.open_for(f)
             reader = RDBReader(verify_checksum=crc is None, unknown_modules="raw", deep_sanitize=args.deep,
                                total_size=total, valkey=True, check_only=True, batch_keys=True)
             progress = Progress(total, os.path.basename(args.file),
@@ -1448,7 +1376,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                         elif t is ModuleAux:
                             say(f"[offset {ev.offset}] Module aux data of {ev.value.name}")  # type: ignore[union-attr]
                         elif t is End:
-                            end = crc.check(ev) if crc is not None else ev  # type: ignore[arg-type]
+                            end = check_end(crc, ev) if crc is not None else ev  # type: ignore[arg-type]
                     progress.update(reader.offset, keys)
                     if not chunk or reader.done:
                         break
