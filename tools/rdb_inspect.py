@@ -1526,6 +1526,15 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
     g.add_argument("--limit", type=_positive, metavar="N", help="stop after N matching keys")
 
 
+def _add_report_options(p: argparse.ArgumentParser) -> None:
+    """The options every per-key report shares: memory-model config,
+    output, the common flags and the key filters, in that order."""
+    _add_config(p)
+    _add_output(p)
+    _add_common(p)
+    _add_filters(p)
+
+
 def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", action="append", metavar="DIRECTIVE=VALUE",
                    help="an encoding threshold of the Redis that would load the file, e.g. "
@@ -1560,10 +1569,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=_non_negative, default=5, metavar="N",
                    help="list the N biggest key records (default 5)")
     _add_now(p)
-    _add_config(p)
-    _add_output(p)
-    _add_common(p)
-    _add_filters(p)
+    _add_report_options(p)
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("dump", formatter_class=_Formatter, help="the keys as binary-safe JSON or NDJSON",
@@ -1583,10 +1589,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "select/resize db and end record (with a \"record\" member)")
     p.add_argument("--file-order", action="store_true",
                    help="keep the elements in file order instead of sorting sets, hashes and zsets")
-    _add_config(p)
-    _add_output(p)
-    _add_common(p)
-    _add_filters(p)
+    _add_report_options(p)
     p.set_defaults(func=cmd_dump)
 
     p = sub.add_parser("memory", formatter_class=_Formatter, help="estimated Redis 7.0 memory per key",
@@ -1603,10 +1606,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("csv", "json", "ndjson"), default="csv", help="output format (csv)")
     p.add_argument("--min-memory", type=_non_negative, default=0, metavar="BYTES",
                    help="only keys estimated at BYTES or more")
-    _add_config(p)
-    _add_output(p)
-    _add_common(p)
-    _add_filters(p)
+    _add_report_options(p)
     p.set_defaults(func=cmd_memory)
 
     p = sub.add_parser("bigkeys", formatter_class=_Formatter, help="the biggest keys by memory and by length",
@@ -1617,10 +1617,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input(p)
     p.add_argument("--top", type=_positive, default=10, metavar="N", help="how many keys to list (10)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_config(p)
-    _add_output(p)
-    _add_common(p)
-    _add_filters(p)
+    _add_report_options(p)
     p.set_defaults(func=cmd_bigkeys)
 
     p = sub.add_parser("prefixes", formatter_class=_Formatter, help="memory by key prefix, as a tree",
@@ -1641,10 +1638,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-group-ids", action="store_true",
                    help="keep numeric, hex and UUID segments apart instead of counting them as '*'")
     p.add_argument("--json", action="store_true", help="the tree as nested JSON")
-    _add_config(p)
-    _add_output(p)
-    _add_common(p)
-    _add_filters(p)
+    _add_report_options(p)
     p.set_defaults(func=cmd_prefixes)
 
     p = sub.add_parser("diff", formatter_class=_Formatter, help="keys only in A, only in B, or changed",
