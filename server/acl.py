@@ -885,18 +885,26 @@ class Acl:
         """MULTI when queueing or inside EXEC (Redis keeps CLIENT_MULTI set then)."""
         return CTX_MULTI if c.mstate is not None or c.in_exec else CTX_TOPLEVEL
 
-    def check_command(self, c: Client, cmd: Command, argv: list[bytes]) -> Err | None:
-        """processCommand's ACLCheckAllPerm: the NOPERM reply (after an ACL
-        LOG entry) or None.  The primary link runs everything, as Redis's
-        master client has no user."""
+    def _denial(self, c: Client, cmd: Command, argv: list[bytes]) -> tuple[int, int] | None:
+        """ACLCheckAllUserCommandPerm: None when allowed, else (reason, the
+        denied key or channel's position).  The primary link runs
+        everything (Redis's master client has no user)."""
         if c.is_primary_link:
             return None
         u = self.user_of(c)
         if u.root.unrestricted():
             return None
         res, pos = check_user(u, cmd, argv)
-        if res == ACL_OK:
+        return None if res == ACL_OK else (res, pos)
+
+    def check_command(self, c: Client, cmd: Command, argv: list[bytes]) -> Err | None:
+        """processCommand's ACLCheckAllPerm: the NOPERM reply (after an ACL
+        LOG entry) or None.  The primary link runs everything, as Redis's
+        master client has no user."""
+        denied = self._denial(c, cmd, argv)
+        if denied is None:
             return None
+        res, pos = denied
         # Redis has already set c->cmd (and argv) when it checks: the log's
         # client info names the denied command.
         c.cmd = cmd
@@ -911,14 +919,10 @@ class Acl:
     def exec_check(self, c: Client, cmd: Command, argv: list[bytes]) -> Err | None:
         """execCommand's re-check of a queued command: the rules may have
         changed since it was queued."""
-        if c.is_primary_link:
+        denied = self._denial(c, cmd, argv)
+        if denied is None:
             return None
-        u = self.user_of(c)
-        if u.root.unrestricted():
-            return None
-        res, pos = check_user(u, cmd, argv)
-        if res == ACL_OK:
-            return None
+        res, pos = denied
         self.add_log_entry(c, res, CTX_MULTI, self._object(res, cmd, argv, pos))
         return Err(
             "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. "
