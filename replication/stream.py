@@ -34,7 +34,8 @@ once, and a command with many arguments is never re-parsed from its start.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+# The canonical RESP form of one command (one implementation, persistence's).
+from ..persistence.aof.writer import encode_command as encode_command
 
 PROTO_INLINE_MAX_SIZE = 64 * 1024
 _INT_MAX = 2**31 - 1
@@ -65,16 +66,6 @@ def _string2ll(s: bytes) -> int | None:
     if v > 9223372036854775807 or v < -9223372036854775808:
         return None
     return v
-
-
-def encode_command(argv: Sequence[bytes]) -> bytes:
-    """Canonical RESP multibulk encoding of one command, as primaries send it."""
-    parts = [b"*%d\r\n" % len(argv)]
-    for a in argv:
-        parts.append(b"$%d\r\n" % len(a))
-        parts.append(bytes(a))
-        parts.append(b"\r\n")
-    return b"".join(parts)
 
 
 class StreamParser:

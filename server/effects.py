@@ -20,6 +20,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+# The RESP multibulk form of one command, as written to AOF and replicas.
+from ..persistence.aof.writer import encode_command as encode_command
+
 TARGET_AOF = 1
 TARGET_REPL = 2
 TARGET_ALL = 3
@@ -39,16 +42,6 @@ class Sink(Protocol):
     def write(self, db: int, argv: Argv) -> None: ...
 
     def flush_unit(self) -> None: ...
-
-
-def encode_command(argv: Argv) -> bytes:
-    """RESP multibulk form of one command, as written to AOF and replicas."""
-    parts = [b"*%d\r\n" % len(argv)]
-    for a in argv:
-        parts.append(b"$%d\r\n" % len(a))
-        parts.append(bytes(a))
-        parts.append(b"\r\n")
-    return b"".join(parts)
 
 
 class SelectTracker:

@@ -125,11 +125,8 @@ class ReplSink:
         self.parts: list[bytes] = []
 
     def write(self, db: int, argv: list[bytes]) -> None:
-        tr = self.tracker
-        if db >= 0 and db != tr.db:
-            tr.db = db
-            self.parts.append(encode_command([b"SELECT", str(db).encode()]))
-        self.parts.append(encode_command(argv))
+        for cmd in self.tracker.commands_for(db, argv):
+            self.parts.append(encode_command(cmd))
 
     def flush_unit(self) -> None:
         if self.parts:
