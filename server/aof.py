@@ -890,9 +890,12 @@ def _replay(srv: Server, loader: _Loader, c: Client, f: Any, name: str, start: i
                     c.mstate.append((cmd, argv))  # queueMultiCommand
                 else:
                     # Redis runs a replayed command's proc without call(): it
-                    # stays out of the command stats (what EXEC runs does not).
+                    # stays out of the command stats and latency histograms
+                    # (what EXEC runs does not).
                     calls, usec, failed = cmd.calls, cmd.usec, cmd.failed_calls
+                    track, srv.track_latency = srv.track_latency, False
                     call(c, cmd, argv)
+                    srv.track_latency = track
                     cmd.calls, cmd.usec, cmd.failed_calls = calls, usec, failed
                 valid_up_to = ev.end
                 if delay > 0:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .protocol import ProtocolError, QueryBufferLimit, RequestParser
 from .registry import BY_NAME as _BY_NAME
+from .registry import LAT_SMALL
 from .reply import _BULK_HDR, _INT_CACHE, Err, Push, Status, encode
 
 _perf_ns = time.perf_counter_ns
@@ -170,7 +171,13 @@ class Client(asyncio.Protocol):
             self.srv.log.verbose(f"Protocol error ({err.reason}) from client: {self.describe()}.")
             self.out.append(b"-ERR " + err.reply.encode() + b"\r\n")
             self.close_after_reply = True
-        self.flush()
+        if srv.loop is None or srv.aof_pending or srv.busy_script is not None:
+            # Without an event loop to come back to (a busy script serves
+            # clients from its hook) replies go at once; with AOF data
+            # pending, the AOF's own hook defers them.
+            self.flush()
+        elif self.out or self.close_after_reply:
+            srv.defer_flush(self)
 
     def _run_or_queue(self, reqs: list[list[bytes]]) -> None:
         if self.pending or self.blocked is not None or self.paused_waiting:
@@ -198,8 +205,13 @@ class Client(asyncio.Protocol):
         out = self.out
         append = out.append
         plain = self.is_plain()
-        latency = srv.latency_raw
+        latency = srv.track_latency
         rare = srv.rare_call_threshold()
+        # One clock read per command: a command's end starts the next one's
+        # time (its reply's encoding counts in its duration, as addReply does
+        # in Redis); the cached ms clock is recomputed when it ticks over.
+        t0 = perf_ns()
+        edge = 0
         i = 0
         for argv in reqs:
             i += 1
@@ -215,8 +227,10 @@ class Client(asyncio.Protocol):
                 and not prop.depth
             ):
                 # -- Server.call, inlined for a top-level command -------------
-                t0 = perf_ns()
-                srv.now_ms = (t0 + srv.clock_offset_ns) // 1_000_000
+                if t0 >= edge:
+                    now_ns = t0 + srv.clock_offset_ns
+                    srv.now_ms = now_ms = now_ns // 1_000_000
+                    edge = t0 + (now_ms + 1) * 1_000_000 - now_ns
                 prop.depth = 1
                 dirty = srv.dirty
                 self.cmd = cmd
@@ -228,7 +242,9 @@ class Client(asyncio.Protocol):
                     from .core import internal_error
 
                     reply = internal_error(cmd, e)
-                dur = (perf_ns() - t0) // 1000
+                t1 = perf_ns()
+                dur = (t1 - t0) // 1000
+                t0 = t1
                 prop.depth = 0
                 if (
                     type(reply) is Err
@@ -239,13 +255,14 @@ class Client(asyncio.Protocol):
                     or (srv.dirty > dirty and prop.enabled)
                 ):
                     srv.finish_call(self, argv, reply, dirty, 0)
+                    edge = 0  # it may have served blocked clients, set the clock
                 cmd.calls += 1
                 cmd.usec += dur
-                if latency is not None:
-                    d = latency.get(cmd)
-                    if d is None:
-                        d = latency[cmd] = {}
-                    d[dur] = d.get(dur, 0) + 1
+                if latency:
+                    if dur < LAT_SMALL:
+                        cmd.lat[dur] += 1
+                    else:
+                        cmd.count_latency(dur)
                 if dur >= rare:
                     srv.account_rare(self, cmd, argv, dur)
                 # -- encode(), with the commonest replies spelled out ---------
@@ -267,8 +284,10 @@ class Client(asyncio.Protocol):
                     encode(reply, self.resp3, out)
                 continue
             reply = process(self, argv)
+            t0 = perf_ns()
+            edge = 0
             plain = self.is_plain()
-            latency = srv.latency_raw
+            latency = srv.track_latency
             rare = srv.rare_call_threshold()
             if reply is NOREPLY:
                 if self.blocked is not None or self.paused_waiting:

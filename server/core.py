@@ -25,6 +25,7 @@ from .config import Config
 from .effects import Propagator
 from .keyspace import Db
 from .log import log
+from .registry import LAT_SMALL
 from .reply import QUEUED, Err, Push
 
 _COMMANDS = registry.COMMANDS
@@ -133,11 +134,16 @@ class Server:
         self.errorstats: dict[bytes, int] = {}
         self.servers: list[asyncio.AbstractServer] = []
         self.loop: asyncio.AbstractEventLoop | None = None
+        # Replies to requests read in this event-loop iteration, written
+        # once every ready client has been served (see defer_flush).
+        self.pending_writes: dict[Client, None] = {}
+        self.writes_scheduled = False
         self.cron_handle: asyncio.TimerHandle | None = None
         self.cronloops = 0
         # commands.server_cmds sets these: per-command duration counts while
         # latency-tracking is on, and a hook while the latency monitor is on.
-        self.latency_raw: dict[registry.Command, dict[int, int]] | None = None
+        # latency-tracking: call() counts each duration into Command.lat
+        self.track_latency = False
         self.latency_hook: Any = None
         self.replid = os.urandom(20).hex()
         self.replid2 = "0" * 40
@@ -232,7 +238,7 @@ class Server:
         self.errorstats = {}
         self.ops_samples: deque[tuple[float, int, int, int]] = deque(maxlen=16)
         for cmd in registry.all_commands():
-            cmd.calls = cmd.usec = cmd.rejected_calls = cmd.failed_calls = 0
+            cmd.reset_stats()
 
     @property
     def stat_numcommands(self) -> int:
@@ -496,6 +502,24 @@ class Server:
             or self.misconf is not None or self.busy_script is not None or self.repl_checks()
         )
 
+    def defer_flush(self, c: Client) -> None:
+        """Write ``c``'s replies after every client whose requests arrived in
+        this event-loop iteration has been served, as Redis's beforeSleep
+        does (handleClientsWithPendingWrites): the writes leave in one burst,
+        so a peer waiting on several connections wakes once, not per reply."""
+        self.pending_writes[c] = None
+        if not self.writes_scheduled:
+            self.writes_scheduled = True
+            assert self.loop is not None
+            self.loop.call_soon(self.write_pending)
+
+    def write_pending(self) -> None:
+        self.writes_scheduled = False
+        clients = self.pending_writes
+        self.pending_writes = {}
+        for c in clients:
+            c.flush()
+
     def repl_checks(self) -> bool:
         """Replication's conditions on commands: a replica (READONLY,
         MASTERDOWN) or min-replicas-to-write on a primary (NOREPLICAS)."""
@@ -574,12 +598,11 @@ class Server:
             self.finish_call(c, argv, reply, dirty, depth)
         cmd.calls += 1
         cmd.usec += dur
-        lr = self.latency_raw
-        if lr is not None:
-            d = lr.get(cmd)
-            if d is None:
-                d = lr[cmd] = {}
-            d[dur] = d.get(dur, 0) + 1
+        if self.track_latency:
+            if dur < LAT_SMALL:
+                cmd.lat[dur] += 1
+            else:
+                cmd.count_latency(dur)
         if dur >= self.rare_call_threshold():
             self.account_rare(c, cmd, argv, dur)
         if self.monitors and not cmd.skip_monitor and not cmd.admin and not self._loading:

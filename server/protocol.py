@@ -14,6 +14,7 @@ joined once, so a 500 MB value costs one copy, not a quadratic series.
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
 import hiredis
@@ -166,6 +167,12 @@ def _canonical_run(data: bytes, reqs: list[list[bytes]]) -> bool:
     return pos == len(data)
 
 
+# hiredis's command packer: the canonical multibulk form of a request.
+_pack = hiredis.pack_command
+# Above this a chunk is checked without re-encoding it (no copy of big values).
+_PACK_CHECK_MAX = 4096
+
+
 def _msg_size(args: list[bytes]) -> int:
     """Bytes a well-formed multibulk request with these args occupies."""
     n = len(args)
@@ -227,19 +234,34 @@ class RequestParser:
         # be a bulk string, a chunk with attribute lines goes to the exact
         # path, and one with other RESP3 look-alikes (see _lookalike_lines)
         # is re-framed to prove it holds none.
-        if not self.slow and data[:1] == b"*" and not auth_required and not _attribute_lines(data):
+        if not self.slow and data[:1] == b"*" and not auth_required:
             reader = self.reader
             reader.feed(data)
             start = len(out)
             try:
-                for req in iter(reader.gets, False):
+                first: Any = False
+                if len(data) <= _PACK_CHECK_MAX:
+                    req = first = reader.gets()
+                    if req is not False and not reader.has_data():
+                        # One short request (the unpipelined case): it is the
+                        # whole chunk exactly when hiredis's packer (C code)
+                        # gives the chunk back from it -- no RESP3 look-alike,
+                        # attribute or non-bulk element survives that.
+                        if _pack(tuple(req)) == data:
+                            out.append(req)
+                            return
+                        raise ValueError
+                if _attribute_lines(data):
+                    raise ValueError
+                reqs = iter(reader.gets, False)
+                for req in reqs if first is False else chain((first,), reqs):
                     if type(req) is not list:
                         raise ValueError  # e.g. "*-1": the Python path skips it exactly
                     for a in req:
                         if type(a) is not bytes:
                             raise ValueError
                     out.append(req)  # "*0" yields [], which the caller skips
-            except (hiredis.ProtocolError, ValueError, hiredis.ReplyError):
+            except (hiredis.ProtocolError, ValueError, TypeError, hiredis.ReplyError):
                 self._resume_exact(data, start, auth_required, out)
                 return
             # hiredis does not say how far it read (has_data() is False right

@@ -74,6 +74,10 @@ def _plain(v: Any) -> Any:
     return v
 
 
+# Durations (µs) below this are counted in a list, the rest in a dict.
+LAT_SMALL = 64
+
+
 class Command:
     """One entry of the command table (a command or a subcommand)."""
 
@@ -121,6 +125,8 @@ class Command:
         "usec",
         "rejected_calls",
         "failed_calls",
+        "lat",
+        "lat_big",
     )
 
     def __init__(self, fullname: str, handler: Handler | None, spec: dict[str, Any]) -> None:
@@ -177,6 +183,30 @@ class Command:
         self.usec = 0
         self.rejected_calls = 0
         self.failed_calls = 0
+        # latency-tracking: calls per exact duration in µs, below LAT_SMALL
+        # in a list the execution entry indexes (``lat[dur] += 1``), above in
+        # a dict; LATENCY HISTOGRAM and INFO latencystats build from both.
+        self.lat = [0] * LAT_SMALL
+        self.lat_big: dict[int, int] = {}
+
+    def count_latency(self, dur: int) -> None:
+        """One call of ``dur`` µs into the latency-tracking counts."""
+        if dur < LAT_SMALL:
+            self.lat[dur] += 1
+        else:
+            self.lat_big[dur] = self.lat_big.get(dur, 0) + 1
+
+    def latency_counts(self) -> dict[int, int]:
+        """{duration µs: calls} of every call counted since the last reset."""
+        out = {us: n for us, n in enumerate(self.lat) if n}
+        out.update(self.lat_big)
+        return out
+
+    def reset_stats(self) -> None:
+        """CONFIG RESETSTAT: the commandstats counters and latency counts."""
+        self.calls = self.usec = self.rejected_calls = self.failed_calls = 0
+        self.lat = [0] * LAT_SMALL
+        self.lat_big = {}
 
     def __repr__(self) -> str:
         return f"<Command {self.fullname}>"

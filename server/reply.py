@@ -11,6 +11,7 @@ Mapping:
     None                           -> null bulk ($-1 / _)
     NULL_ARRAY                     -> null array (*-1 / _)
     list / tuple                   -> array
+    Bulks                          -> array of bulk strings (every element bytes)
     Status                         -> simple string
     Err                            -> error reply
     float                          -> double (RESP3 ``,``; RESP2 bulk %.17g)
@@ -96,6 +97,13 @@ class Multi(list):  # type: ignore[type-arg]
     __slots__ = ()
 
 
+class Bulks(list):  # type: ignore[type-arg]
+    """An array whose elements are all ``bytes`` (LRANGE, HKEYS, ...): encoded
+    in one join instead of element by element; a list to everything else."""
+
+    __slots__ = ()
+
+
 class Bool:
     __slots__ = ("value",)
 
@@ -164,6 +172,24 @@ def format_double(d: float) -> bytes:
 _INT_CACHE = [b":%d\r\n" % i for i in range(10000)]
 _BULK_HDR = [b"$%d\r\n" % i for i in range(10000)]
 _ARR_HDR = [b"*%d\r\n" % i for i in range(1024)]
+_BULK_LEN = [b"$%d" % i for i in range(10000)]
+_bulk_len = _BULK_LEN.__getitem__
+
+
+def encode_bulks(v: list[bytes]) -> bytes:
+    """The array of bulk strings ``v`` (all ``bytes``) in wire form: the
+    ``$len`` headers and the elements interleaved and joined by CRLF once."""
+    n = len(v)
+    head = _ARR_HDR[n] if n < 1024 else b"*%d\r\n" % n
+    if not n:
+        return head
+    parts: list[bytes] = [b""] * (2 * n)
+    try:
+        parts[0::2] = map(_bulk_len, map(len, v))
+    except IndexError:  # an element of 10000 bytes or more
+        parts[0::2] = [b"$%d" % len(x) for x in v]
+    parts[1::2] = v
+    return head + b"\r\n".join(parts) + b"\r\n"
 
 
 def encode(v: Any, resp3: bool, out: list[bytes]) -> None:
@@ -180,6 +206,8 @@ def encode(v: Any, resp3: bool, out: list[bytes]) -> None:
         out.append(_INT_CACHE[v] if 0 <= v < 10000 else b":%d\r\n" % v)
     elif v is None:
         out.append(b"_\r\n" if resp3 else b"$-1\r\n")
+    elif t is Bulks:
+        out.append(encode_bulks(v))
     elif t is list or t is tuple:
         n = len(v)
         append = out.append

@@ -145,8 +145,11 @@ class BusyPoller:
             pass
 
     def poll(self) -> None:
-        """One round: accept, read and serve whatever is ready now."""
+        """One round: accept, read and serve whatever is ready now (replies
+        go out at once: Server.defer_flush waits for the event loop)."""
         srv = self.srv
+        if srv.pending_writes:
+            srv.write_pending()  # replies of the iteration the script started in
         try:
             ready = self.sel.select(0)
         except OSError:

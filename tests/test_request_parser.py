@@ -141,3 +141,36 @@ def test_simple_strings_hidden_by_a_partial_request_of_the_same_length_are_refus
     with pytest.raises(ProtocolError) as ei:
         p.feed(data, False, [])
     assert ei.value.reply == "Protocol error: expected '$', got '+'"
+
+
+def _outcome(data: bytes, exact: bool) -> tuple[list[list[bytes]], str | None]:
+    """Requests parsed from one read, and the protocol error if any."""
+    p = RequestParser()
+    out: list[list[bytes]] = []
+    try:
+        if exact:
+            p._enter_slow(data, False, out)
+        else:
+            p.feed(data, False, out)
+    except ProtocolError as e:
+        return out, e.reply
+    return out, None
+
+
+_ELEMENT = st.one_of(
+    st.binary(max_size=12).map(lambda b: b"$%d\r\n%s\r\n" % (len(b), b)),
+    st.sampled_from([
+        b"+x\r\n", b"+OK\r\n", b"=7\r\ntxt:abc\r\n", b"(12\r\n", b":5\r\n", b",1.5\r\n", b"#t\r\n",
+        b"_\r\n", b"-ERR x\r\n", b"*1\r\n$1\r\na\r\n", b"~1\r\n$1\r\na\r\n", b">1\r\n$1\r\na\r\n",
+        b"|1\r\n+a\r\n+b\r\n$1\r\na\r\n", b"%1\r\n$1\r\na\r\n$1\r\nb\r\n", b"$-1\r\n",
+    ]),
+)
+
+
+@given(st.lists(st.lists(_ELEMENT, min_size=1, max_size=5), min_size=1, max_size=3))
+def test_one_read_with_resp3_elements_parses_as_the_exact_path_does(reqs: list[list[bytes]]) -> None:
+    """Whatever non-bulk element hides in a read -- one short request (the
+    re-encoding check) or several -- the fast path gives what the exact
+    parser (Redis's rules) gives: the same requests, the same error."""
+    data = b"".join(b"*%d\r\n" % len(r) + b"".join(r) for r in reqs)
+    assert _outcome(data, exact=False) == _outcome(data, exact=True)

@@ -701,9 +701,9 @@ def test_commands_feed_latency_histograms(inproc: InProcess) -> None:
 
 def test_latency_hook_follows_config(inproc: InProcess) -> None:
     srv = inproc.srv
-    assert srv.latency_raw is not None and srv.latency_hook is None  # latency-tracking is on by default
+    assert srv.track_latency and srv.latency_hook is None  # latency-tracking is on by default
     inproc.call("CONFIG", "SET", "latency-tracking", "no")
-    assert srv.latency_raw is None and srv.latency_hook is None
+    assert not srv.track_latency and srv.latency_hook is None
     inproc.call("CONFIG", "SET", "latency-monitor-threshold", 5)
     assert srv.latency_hook is server_cmds._monitor_latency
 

@@ -43,7 +43,7 @@ from ..client import Client
 from ..keyspace import WRONGTYPE, Db
 from ..protocol import string2ll
 from ..registry import command
-from ..reply import NULL_ARRAY, OK, Err
+from ..reply import NULL_ARRAY, OK, Bulks, Err
 from . import keys as keys_mod
 
 NOTIFY_GENERIC = 1 << 2
@@ -383,17 +383,17 @@ class ListValue:
 
     # -- positional operations ----------------------------------------------------
 
-    def range(self, start: int, end: int) -> list[bytes]:
+    def range(self, start: int, end: int) -> Bulks:
         """Elements ``start..end`` (inclusive, already clamped)."""
         items = self.items
         n = len(items)
         if start == 0 and end >= n - 1:
-            return list(items)
+            return Bulks(items)
         if start > n - 1 - end:
-            out = list(islice(reversed(items), n - 1 - end, n - start))
+            out = Bulks(islice(reversed(items), n - 1 - end, n - start))
             out.reverse()
             return out
-        return list(islice(items, start, end + 1))
+        return Bulks(islice(items, start, end + 1))
 
     def index(self, i: int) -> bytes | None:
         n = len(self.items)

@@ -791,17 +791,15 @@ class LatencyHistogram:
 
 
 class _RawHists:
-    """Per-command counts of exact durations (µs), the cheapest thing call()
-    can update; the HdrHistogram is built from them when LATENCY HISTOGRAM or
-    INFO latencystats read it (durations are whole µs, so nothing is lost)."""
+    """The latency histograms, built from the per-command counts of exact
+    durations (µs) call() keeps in ``Command.lat`` -- the cheapest thing it
+    can update -- when LATENCY HISTOGRAM or INFO latencystats read them
+    (durations are whole µs, so nothing is lost)."""
 
-    __slots__ = ("raw",)
-
-    def __init__(self) -> None:
-        self.raw: dict[registry.Command, dict[int, int]] = {}
+    __slots__ = ()
 
     def get(self, cmd: registry.Command) -> LatencyHistogram | None:
-        d = self.raw.get(cmd)
+        d = cmd.latency_counts()
         if not d:
             return None
         h = LatencyHistogram()
@@ -810,16 +808,9 @@ class _RawHists:
         return h
 
     def clear(self) -> None:
-        self.raw.clear()
-
-
-def _track_latency(srv: Server, cmd: registry.Command, dur_us: int) -> None:
-    """latency-tracking only (the default): count the duration."""
-    raw = srv.latency_raw  # type: ignore[attr-defined]
-    d = raw.get(cmd)
-    if d is None:
-        d = raw[cmd] = {}
-    d[dur_us] = d.get(dur_us, 0) + 1
+        for cmd in registry.all_commands():
+            cmd.lat = [0] * registry.LAT_SMALL
+            cmd.lat_big = {}
 
 
 def record_command_latency(srv: Server, cmd: registry.Command, dur_us: int) -> None:
@@ -827,7 +818,7 @@ def record_command_latency(srv: Server, cmd: registry.Command, dur_us: int) -> N
     and a latency-monitor sample ("command" / "fast-command") above the threshold."""
     cfg = srv.cfg
     if cfg.latency_tracking:
-        _track_latency(srv, cmd, dur_us)
+        cmd.count_latency(dur_us)
     thr = cfg.latency_monitor_threshold
     if thr and dur_us // 1000 >= thr:
         latency_add_sample(srv, "fast-command" if cmd.fast else "command", dur_us // 1000)
@@ -841,11 +832,11 @@ def _monitor_latency(srv: Server, cmd: registry.Command, dur_us: int) -> None:
 
 
 def update_latency_hook(srv: Server) -> None:
-    """call() counts durations into ``srv.latency_raw`` while latency-tracking
+    """call() counts durations into ``Command.lat`` while latency-tracking
     is on, and runs ``srv.latency_hook`` while the latency monitor is on, so
     neither costs anything when off."""
     cfg = srv.cfg
-    srv.latency_raw = _state(srv).hists.raw if cfg.latency_tracking else None
+    srv.track_latency = bool(cfg.latency_tracking)  # type: ignore[attr-defined]
     hook: Any = _monitor_latency if cfg.latency_monitor_threshold else None
     srv.latency_hook = hook  # type: ignore[attr-defined]
 
