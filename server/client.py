@@ -57,7 +57,8 @@ class Client(asyncio.Protocol):
         self.fd = -1
         self.ctime = time.time()
         self.last_interaction = time.monotonic()
-        self.cmd: Command | None = None
+        self.cmd: Command | None = None  # the command running (c->cmd)
+        self.lastcmd: Command | None = None  # the last one read (CLIENT LIST's cmd=)
         self.argv: list[bytes] = []
         # the argv to propagate instead of the typed one (a rewrite), or
         # PREVENT when the command records its own effects
@@ -233,7 +234,8 @@ class Client(asyncio.Protocol):
                     edge = t0 + (now_ms + 1) * 1_000_000 - now_ns
                 prop.depth = 1
                 dirty = srv.dirty
-                self.cmd = cmd
+                self.cmd = self.lastcmd = cmd
+                self.argv = argv
                 try:
                     reply = cmd.handler(self, argv)
                 except Err as e:
@@ -333,6 +335,11 @@ class Client(asyncio.Protocol):
     def send(self, reply: Any) -> None:
         """Queue a reply outside the request loop (unblocking, push messages)."""
         if self.reply_mode != "on" and not isinstance(reply, Push):
+            return
+        if self.in_exec and type(reply) is Push and self.exec_state is not None:
+            # A message to the client running EXEC: it goes inside EXEC's reply
+            st = self.exec_state
+            st.pushes.append((st.pos, reply))
             return
         encode(reply, self.resp3, self.out)
 

@@ -321,10 +321,10 @@ class Server:
             f += "M"
         if c.in_pubsub_mode():
             f += "P"
-        if c.mstate is not None:
-            f += "x"
-        if c.blocked is not None:
-            f += "b"
+        if c.mstate is not None or c.in_exec:
+            f += "x"  # EXEC keeps CLIENT_MULTI until its last command ran
+        if c.blocked is not None or c.paused_waiting:
+            f += "b"  # held by CLIENT PAUSE: blocked (BLOCKED_POSTPONE) in Redis
         ct = c.tracking
         if ct is not None:
             f += "t"
@@ -349,9 +349,23 @@ class Server:
         mono = time.monotonic()
         flags = self.client_flags(c)
         events = "r" + ("w" if c.out else "")
-        cmd = c.cmd.fullname if c.cmd is not None else "NULL"
+        cmd = c.lastcmd.fullname if c.lastcmd is not None else "NULL"
         name = (c.name or b"").decode("utf-8", "replace")
-        multi = len(c.mstate) if c.mstate is not None else -1
+        if c.mstate is not None:
+            multi = len(c.mstate)
+        elif c.in_exec and c.exec_state is not None:
+            multi = len(c.exec_state.queue)
+        else:
+            multi = -1
+        # Redis keeps a command's argv while it runs, blocks or waits out a pause.
+        if c.in_exec and c.exec_state is not None:
+            argv: Any = c.exec_state.argv
+        elif c is caller or c.blocked is not None:
+            argv = c.argv
+        elif c.paused_waiting and c.pending:
+            argv = c.pending[0]
+        else:
+            argv = ()
         qbuf = c.parser.pending()
         obl = 0
         oll = 0
@@ -361,7 +375,7 @@ class Server:
             f"id={c.id} addr={c.addr} laddr={c.laddr} fd={c.fd} name={name} age={int(now - c.ctime)} "
             f"idle={int(mono - c.last_interaction)} flags={flags} db={c.db.id} sub={len(c.channels)} "
             f"psub={len(c.patterns)} ssub={len(c.shard_channels)} multi={multi} qbuf={qbuf} "
-            f"qbuf-free={max(0, 20474 - qbuf) if qbuf else 0} argv-mem={sum(len(a) for a in c.argv) if c is caller else 0} "
+            f"qbuf-free={max(0, 20474 - qbuf) if qbuf else 0} argv-mem={sum(map(len, argv))} "
             f"multi-mem=0 rbs=1024 rbp=0 obl={obl} oll={oll} omem={omem} tot-mem={tot_mem} "
             f"events={events} cmd={cmd} user={c.user.decode('utf-8', 'replace')} redir={c.tracking.redirect if c.tracking is not None else -1} resp={3 if c.resp3 else 2}"
         )
@@ -383,14 +397,18 @@ class Server:
             name = cmd.bname
         if cmd is None or cmd.subcommands:
             if cmd is None:
+                c.lastcmd = None
                 return self._reject(registry.unknown_command_error(argv), c)
             if len(argv) > 1:
                 sub = cmd.subcommands.get(argv[1].lower())
                 if sub is None:
+                    c.lastcmd = None
                     return self._reject(registry.unknown_subcommand_error(argv), c)
                 cmd = sub
             elif cmd.handler is None:
+                c.lastcmd = cmd
                 return self._reject(registry.arity_error(cmd), c, cmd)
+        c.lastcmd = cmd  # even when refused below, as processCommand does
         arity = cmd.arity
         n = len(argv)
         if (arity > 0 and n != arity) or n < -arity:
@@ -708,10 +726,17 @@ class Server:
         self.update_gate()
         waiting = self.paused_clients
         self.paused_clients = []
+        loop = self.loop
         for c in waiting:
             c.paused_waiting = False
             if not c.closed:
-                c.resume()
+                # As unpauseClients queues them for beforeSleep: the held
+                # commands run as top-level commands (a BLPOP may block),
+                # after the command that ended the pause.
+                if loop is not None:
+                    loop.call_soon(c.resume)
+                else:
+                    c.resume()
 
     def feed_monitors(self, c: Client, argv: list[bytes]) -> None:
         now = time.time()

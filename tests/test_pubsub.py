@@ -168,6 +168,24 @@ def test_resp3_client_runs_any_command_while_subscribed(server: ServerProcess, c
     assert s.reads(2) == [frame(True, b"message", b"ch", b"self"), b":1\r\n"]
 
 
+def test_resp3_messages_to_self_inside_exec_come_inside_its_array(server: ServerProcess, conns: list[Conn],
+                                                                  notifications: None) -> None:
+    """Redis writes EXEC's array header first, then each command's reply
+    after the command ran: a message the client gets from its own PUBLISH
+    (or a keyspace event of its own write) lands inside the array, before
+    the reply of the command that caused it."""
+    s = open_conn(server, conns, resp3=True)
+    s.cmd("SUBSCRIBE", "ch")
+    s.cmd("SUBSCRIBE", "__keyspace@0__:k")
+    assert s.cmd("MULTI") == OK
+    for args in (("PING",), ("PUBLISH", "ch", "m"), ("SET", "k", "v"), ("PUBLISH", "none", "x")):
+        assert s.cmd(*args) == b"+QUEUED\r\n"
+    s.send("EXEC")
+    got = s.sync()
+    assert got == (b"*4\r\n+PONG\r\n" + frame(True, b"message", b"ch", b"m") + b":1\r\n"
+                   + frame(True, b"message", b"__keyspace@0__:k", b"set") + b"+OK\r\n:0\r\n")
+
+
 # -- delivery ----------------------------------------------------------------------------
 
 

@@ -335,7 +335,6 @@ def test_acl_log_entries_for_script_commands(both: tuple[ServerProcess, ServerPr
     assert all(e[b"client-info"][b"resp"] == str(resp).encode() for e in entries)
 
 
-@pytest.mark.xfail(strict=True, reason="client info during EXEC shows the queued command, not EXEC with flag x")
 def test_acl_log_entry_of_a_script_run_by_exec(both: tuple[ServerProcess, ServerProcess]) -> None:
     """A script queued in MULTI: the entry (context lua) carries the client
     info Redis prints while EXEC runs: flags=x, multi=<queued>, cmd=exec."""

@@ -739,3 +739,64 @@ def test_a_command_that_lowers_dirty_is_not_an_effect(inproc: InProcess, tmp_pat
     inproc.call("SET", "k", "v")
     assert inproc.call("SAVE") == OK
     assert [c[0].upper() for c in sink.commands] == [b"SELECT", b"SET"]
+
+
+def _client_states(server: ServerProcess) -> dict[str, dict[str, str]]:
+    """CLIENT LIST/INFO fields, minus the memory and buffer ones, of a client
+    inside EXEC, one held by CLIENT PAUSE, one blocked in BLPOP and ones
+    whose last command was unknown or had the wrong arity; plus INFO's
+    blocked_clients while the two wait."""
+    keep = ("flags", "multi", "argv-mem", "cmd")
+
+    def fields(line: str) -> dict[str, str]:
+        kv = dict(part.split("=", 1) for part in line.strip().split(" "))
+        return {k: kv[k] for k in keep}
+
+    out: dict[str, dict[str, str]] = {}
+    admin = server.conn()
+    tx, paused, blocked, odd = server.conn(), server.conn(), server.conn(), server.conn()
+    try:
+        tx.command("MULTI")
+        tx.command("CLIENT", "INFO")
+        out["in exec"] = fields(bulk_text(tx.command("EXEC").split(b"\r\n", 1)[1]))
+        odd.command("NOSUCHCOMMAND", "x")
+        out["unknown"] = fields(bulk_text(odd.command("CLIENT", "LIST", "ID", _client_id(odd, admin))))
+        odd.command("GET")
+        out["wrong arity"] = fields(bulk_text(admin.command("CLIENT", "LIST", "ID", _client_id(odd, admin))))
+        admin.command("CLIENT", "PAUSE", 5000, "WRITE")
+        paused.send(b"*3\r\n$3\r\nSET\r\n$9\r\npausedkey\r\n$1\r\n1\r\n")
+        blocked.send(b"*3\r\n$5\r\nBLPOP\r\n$6\r\nnolist\r\n$1\r\n0\r\n")
+        deadline = time.monotonic() + 5
+        while b"blocked_clients:2" not in admin.command("INFO", "clients"):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        lines = bulk_text(admin.command("CLIENT", "LIST")).strip("\n").split("\n")
+        out["paused"] = fields(next(ln for ln in lines if " cmd=set " in ln))
+        out["blocked"] = fields(next(ln for ln in lines if " cmd=blpop " in ln))
+        admin.command("CLIENT", "UNPAUSE")
+        assert paused.read_reply() == b"+OK\r\n"
+        admin.command("LPUSH", "nolist", "v")
+        assert blocked.read_reply() == b"*2\r\n$6\r\nnolist\r\n$1\r\nv\r\n"
+    finally:
+        for c in (admin, tx, paused, blocked, odd):
+            c.close()
+    return out
+
+
+def _client_id(c: RespConn, admin: RespConn) -> int:
+    """The id of ``c`` found without running a command on it."""
+    lines = bulk_text(admin.command("CLIENT", "LIST")).strip("\n").split("\n")
+    port = c.sock.getsockname()[1]
+    line = next(ln for ln in lines if f" addr=127.0.0.1:{port} " in ln)
+    return int(re.search(r"^id=(\d+)", line).group(1))  # type: ignore[union-attr]
+
+
+def test_client_list_of_exec_pause_and_blocked_clients_equals_redis(ambry: ServerProcess,
+                                                                    redis: ServerProcess) -> None:
+    """During EXEC a client shows flag x, its queue length and cmd=exec;
+    a client held by CLIENT PAUSE is blocked (flag b, counted in
+    blocked_clients) with its command and argv; cmd= is the last command
+    read, NULL after an unknown one."""
+    theirs, mine = _client_states(redis), _client_states(ambry)
+    assert theirs["in exec"] == {"flags": "x", "multi": "1", "argv-mem": "4", "cmd": "exec"}
+    assert mine == theirs

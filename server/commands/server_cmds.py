@@ -191,7 +191,8 @@ def _section_clients(srv: Server) -> list[tuple[str, Any]]:
         ("maxclients", srv.cfg.maxclients),
         ("client_recent_max_input_buffer", maxin),
         ("client_recent_max_output_buffer", maxout),
-        ("blocked_clients", srv.blocked_clients),
+        # clients held by CLIENT PAUSE are blocked (BLOCKED_POSTPONE) in Redis
+        ("blocked_clients", srv.blocked_clients + len(srv.paused_clients)),
         ("tracking_clients", srv.tracking_clients),
         ("clients_in_timeout_table", in_timeout),
     ]

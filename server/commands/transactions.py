@@ -13,18 +13,22 @@ from typing import Any
 
 from ..client import Client
 from ..registry import command
-from ..reply import NULL_ARRAY, OK, Err
+from ..reply import NULL_ARRAY, OK, Err, Multi, Push, Raw
 
 
 class ExecState:
     """What a running EXEC keeps referenced: the queue (every queued argv)
     and the argv rewrites its commands left (INCRBYFLOAT's ``SET k <new>``,
-    SET's ``PXAT`` form...), plus how far it got."""
+    SET's ``PXAT`` form...), plus how far it got, and EXEC's own argv (CLIENT
+    LIST's argv-mem while it runs), and the messages pushed to the client
+    itself meanwhile (a RESP3 subscriber publishing to its own channel)."""
 
-    __slots__ = ("queue", "rewrites", "pos")
+    __slots__ = ("queue", "rewrites", "pos", "argv", "pushes")
 
-    def __init__(self, queue: list[tuple[Any, list[bytes]]]) -> None:
+    def __init__(self, queue: list[tuple[Any, list[bytes]]], argv: list[bytes]) -> None:
         self.queue = queue
+        self.argv = argv
+        self.pushes: list[tuple[int, Push]] = []  # (queue index, message)
         self.rewrites: dict[int, list[bytes]] = {}  # queue index -> rewritten argv
         self.pos = 0
 
@@ -150,7 +154,7 @@ def exec_(c: Client, argv: list[bytes]) -> Any:
     c.in_exec = True
     # The queued argv and their rewrites stay referenced until EXEC ends
     # (exec_holds).
-    state = ExecState(queue)
+    state = ExecState(queue, argv)
     c.exec_state = state
     rewrites = state.rewrites
     # EXEC itself never propagates; the queued commands' effects collect
@@ -180,4 +184,21 @@ def exec_(c: Client, argv: list[bytes]) -> Any:
         c.dirty_cas = False
         c.dirty_exec = False
     c.prevent_prop = True
+    if state.pushes:
+        return _with_pushes(replies, state.pushes)
     return replies
+
+
+def _with_pushes(replies: list[Any], pushes: list[tuple[int, Push]]) -> Multi:
+    """EXEC's reply with the messages pushed to its own client where Redis
+    writes them: inside the array, before the reply of the command that
+    caused each (the header went out first, each reply after its command)."""
+    out = Multi([Raw(b"*%d\r\n" % len(replies))])
+    k = 0
+    for i, r in enumerate(replies):
+        while k < len(pushes) and pushes[k][0] <= i:
+            out.append(pushes[k][1])
+            k += 1
+        out.append(r)
+    out.extend(p for _, p in pushes[k:])
+    return out
