@@ -135,8 +135,8 @@ _digits_of = _DIGITS.__getitem__
 
 
 # RESP types hiredis returns like bulk strings or arrays but which Redis
-# never takes in a request: simple (+) and verbatim (=) strings, sets (~),
-# pushes (>) and attributes (|).  A line can only start with one of them
+# never takes in a request: simple (+) and verbatim (=) strings, big
+# numbers ((), sets (~), pushes (>) and attributes (|).  A line can only start with one of them
 # right after a CRLF; the byte scans are cheap, the CRLF ones run only when
 # the byte occurs at all (XRANGE's "+", XADD's "~" and XREADGROUP's ">" are
 # common arguments, so most hits are not type bytes).
@@ -150,6 +150,7 @@ def _lookalike_lines(data: bytes) -> bool:
         or (b"=" in data and b"\r\n=" in data)
         or (b"~" in data and b"\r\n~" in data)
         or (b">" in data and b"\r\n>" in data)
+        or (b"(" in data and b"\r\n(" in data)
     )
 
 

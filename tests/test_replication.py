@@ -65,12 +65,15 @@ def assert_same_data(primary: ServerProcess, replica: ServerProcess) -> None:
     offset), so the comparison is repeated until both agree."""
 
     def same() -> bool:
-        return caught_up(primary, replica) and digest(primary) == digest(replica) and caught_up(primary, replica)
+        p, r = cli(primary), cli(replica)
+        return (
+            caught_up(primary, replica) and digest(primary) == digest(replica) and p.dbsize() == r.dbsize()
+            and caught_up(primary, replica)
+        )
 
-    wait_for(same, what="the replica to catch up with an equal digest")
+    wait_for(same, what="the replica to catch up with an equal digest and key count")
     p, r = cli(primary), cli(replica)
     assert p.execute_command("FUNCTION", "LIST") == r.execute_command("FUNCTION", "LIST")
-    assert p.dbsize() == r.dbsize()
 
 
 def workload(s: ServerProcess, seed: int, rounds: int = 60) -> None:

@@ -2,7 +2,7 @@
 
 import pytest
 from ambry.server.protocol import ProtocolError, RequestParser, split_args, string2ll
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 
@@ -167,6 +167,7 @@ _ELEMENT = st.one_of(
 )
 
 
+@settings(max_examples=1000)
 @given(st.lists(st.lists(_ELEMENT, min_size=1, max_size=5), min_size=1, max_size=3))
 def test_one_read_with_resp3_elements_parses_as_the_exact_path_does(reqs: list[list[bytes]]) -> None:
     """Whatever non-bulk element hides in a read -- one short request (the
@@ -174,3 +175,9 @@ def test_one_read_with_resp3_elements_parses_as_the_exact_path_does(reqs: list[l
     parser (Redis's rules) gives: the same requests, the same error."""
     data = b"".join(b"*%d\r\n" % len(r) + b"".join(r) for r in reqs)
     assert _outcome(data, exact=False) == _outcome(data, exact=True)
+
+
+def test_a_big_number_after_a_complete_request_is_refused_as_redis_does() -> None:
+    """hiredis reads a RESP3 big number as the bytes of its digits."""
+    data = b"*1\r\n$0\r\n\r\n*1\r\n(12\r\n"
+    assert _outcome(data, exact=False) == ([[b""]], "Protocol error: expected '$', got '('")
