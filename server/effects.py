@@ -143,6 +143,14 @@ class Propagator:
         self.pending = []
         if not self.sinks:
             return
+        if len(pending) == 1:  # the common unit: one effect, no wrapper
+            self.no_wrap = False
+            db, argv, t = pending[0]
+            for sink in self.sinks:
+                if t & sink.targets:
+                    sink.write(db, argv)
+                sink.flush_unit()
+            return
         # As Redis 7.0: the wrapper is decided on the whole unit and sent to
         # every target, MULTI with the first entry's db, EXEC with the last's.
         wrap = len(pending) > 1 and not self.no_wrap

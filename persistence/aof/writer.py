@@ -24,12 +24,23 @@ ITEMS_PER_CMD = 64
 
 _HDR = [b"*%d\r\n" % i for i in range(128)]
 _BULK = [b"$%d\r\n" % i for i in range(1024)]
+_FMT2, _FMT3, _FMT4 = (b"*%d\r\n" % n + b"$%d\r\n%b\r\n" * n for n in (2, 3, 4))
 
 
 def encode_command(argv: Iterable[bytes]) -> bytes:
     """The RESP multibulk form of one command."""
-    args = list(argv)
+    args = argv if type(argv) is list else list(argv)
     n = len(args)
+    # The commonest effects (DEL k, SET k v, HSET k f v...) in one format.
+    if n == 3:
+        a, b, c = args
+        return _FMT3 % (len(a), a, len(b), b, len(c), c)
+    if n == 2:
+        a, b = args
+        return _FMT2 % (len(a), a, len(b), b)
+    if n == 4:
+        a, b, c, d = args
+        return _FMT4 % (len(a), a, len(b), b, len(c), c, len(d), d)
     parts = [_HDR[n] if n < 128 else b"*%d\r\n" % n]
     ap = parts.append
     bulk = _BULK
