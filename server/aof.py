@@ -76,7 +76,6 @@ from ambry.persistence.aof import (
     Manifest,
     ManifestError,
     RewriteEmitter,
-    encode_command,
     is_rdb,
     manifest_name,
     parse_manifest,
@@ -243,8 +242,6 @@ class AOF:
         w = self.writer
         if w.timestamps:
             data = w.command(db, argv, int(time.time()))
-        elif db == w.selected_db:
-            data = encode_command(argv)  # the common case of w.command
         else:
             data = w.command(db, argv)
         if self.state == AOF_ON or (self.state == AOF_WAIT_REWRITE and srv.child_type == "aof"):  # type: ignore[attr-defined]

@@ -373,11 +373,7 @@ def unblock(c: Client, reply: Any) -> None:
         c.reply_mode = "on"
     c.flush()
     if c.pending and not c.closed:
-        loop = srv.loop
-        if loop is not None:
-            loop.call_soon(c.resume)
-        else:
-            c.resume()
+        c.resume_soon()
 
 
 def _timeout_reply(c: Client, st: BlockState) -> Any:

@@ -322,6 +322,16 @@ class Client(asyncio.Protocol):
             and self.tracking is None
         )
 
+    def resume_soon(self) -> None:
+        """Continue with the queued requests from the event loop (as Redis's
+        beforeSleep serves unblocked clients): they run as top-level
+        commands, after the command that released the client."""
+        loop = self.srv.loop
+        if loop is not None:
+            loop.call_soon(self.resume)
+        else:
+            self.resume()
+
     def resume(self) -> None:
         """Continue with requests queued while blocked or paused."""
         while self.pending and self.blocked is None and not self.paused_waiting and not self.closed:

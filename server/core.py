@@ -726,17 +726,10 @@ class Server:
         self.update_gate()
         waiting = self.paused_clients
         self.paused_clients = []
-        loop = self.loop
         for c in waiting:
             c.paused_waiting = False
             if not c.closed:
-                # As unpauseClients queues them for beforeSleep: the held
-                # commands run as top-level commands (a BLPOP may block),
-                # after the command that ended the pause.
-                if loop is not None:
-                    loop.call_soon(c.resume)
-                else:
-                    c.resume()
+                c.resume_soon()  # (a held BLPOP may then block)
 
     def feed_monitors(self, c: Client, argv: list[bytes]) -> None:
         now = time.time()

@@ -907,6 +907,24 @@ def test_a_failing_write_with_everysec_refuses_writes_with_misconf(procs: Callab
     assert "Error writing to the AOF file: No space left on device" in a.log()
 
 
+def _aof_dir_after(procs: Callable[..., Proc], d: Path, script: list[tuple[Any, ...]],
+                   run: Callable[[RespConn, tuple[Any, ...], Path], None] | None = None) -> Path:
+    """The appendonlydir a server of kind ``d.name`` (AOF on, fsync always)
+    leaves in ``d`` after ``script`` (each command sent by ``run``)."""
+    d.mkdir()
+    p = procs(d.name, "--appendonly", "yes", "--appendfsync", "always", workdir=d)
+    p.start()
+    c = RespConn("127.0.0.1", p.port)
+    for argv in script:
+        if run is None:
+            c.command(*argv)
+        else:
+            run(c, argv, d)
+    c.close()
+    p.stop()
+    return d / "appendonlydir"
+
+
 @need_redis
 def test_incr_files_and_manifests_match_real_redis_byte_for_byte(procs: Callable[..., Proc], tmp_path: Path) -> None:
     """The same deterministic commands on redis-server 7.0.15 and on Ambry
@@ -920,26 +938,19 @@ def test_incr_files_and_manifests_match_real_redis_byte_for_byte(procs: Callable
         ("BGREWRITEAOF",), ("SELECT", 0), ("SET", "after", "1"), ("SWAPDB", 0, 1), ("SELECT", 1), ("FLUSHDB",),
         ("SET", "z", "9"), ("PUBLISH", "ch", "m"),
     ]
-    dirs = {}
     first_incr = {}
-    for kind in ("redis", "ambry"):
-        d = tmp_path / kind
-        d.mkdir()
-        p = procs(kind, "--appendonly", "yes", "--appendfsync", "always", workdir=d)
-        p.start()
-        c = RespConn("127.0.0.1", p.port)
-        for argv in script:
-            if argv[0] == "BGREWRITEAOF":  # the file retired by the rewrite
-                first_incr[kind] = (d / "appendonlydir" / "appendonly.aof.1.incr.aof").read_bytes()
-            c.command(*argv)
-            if argv[0] == "BGREWRITEAOF":
-                deadline = time.monotonic() + 30
-                while b"aof_rewrite_in_progress:0" not in c.command("INFO", "persistence"):
-                    assert time.monotonic() < deadline
-                    time.sleep(0.05)
-        c.close()
-        p.stop()
-        dirs[kind] = d / "appendonlydir"
+
+    def run(c: RespConn, argv: tuple[Any, ...], d: Path) -> None:
+        if argv[0] == "BGREWRITEAOF":  # the file retired by the rewrite
+            first_incr[d.name] = (d / "appendonlydir" / "appendonly.aof.1.incr.aof").read_bytes()
+        c.command(*argv)
+        if argv[0] == "BGREWRITEAOF":
+            deadline = time.monotonic() + 30
+            while b"aof_rewrite_in_progress:0" not in c.command("INFO", "persistence"):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+
+    dirs = {kind: _aof_dir_after(procs, tmp_path / kind, script, run) for kind in ("redis", "ambry")}
     assert first_incr["ambry"] == first_incr["redis"]
     assert sorted(os.listdir(dirs["ambry"])) == sorted(os.listdir(dirs["redis"]))
     assert manifest_text(dirs["ambry"]) == manifest_text(dirs["redis"])
@@ -959,17 +970,7 @@ def test_commands_served_on_the_fast_path_log_their_own_rewrites_as_redis(procs:
         ("SET", "a", "5", "KEEPTTL", "GET"), ("SET", "d", "6", "NX", "GET"), ("SET", "d", "7", "NX", "GET"),
         ("GETSET", "a", "8"), ("SET", "e", "9", "PXAT", "4102444800123", "GET"),
     ]
-    incr = {}
-    for kind in ("redis", "ambry"):
-        d = tmp_path / kind
-        d.mkdir()
-        p = procs(kind, "--appendonly", "yes", "--appendfsync", "always", workdir=d)
-        p.start()
-        c = RespConn("127.0.0.1", p.port)
-        for argv in script:
-            c.command(*argv)
-        c.close()
-        p.stop()
-        incr[kind] = (d / "appendonlydir" / "appendonly.aof.1.incr.aof").read_bytes()
+    incr = {kind: (_aof_dir_after(procs, tmp_path / kind, script) / "appendonly.aof.1.incr.aof").read_bytes()
+            for kind in ("redis", "ambry")}
     assert b"GET" not in incr["redis"].upper().replace(b"GETSET", b"")
     assert incr["ambry"] == incr["redis"]

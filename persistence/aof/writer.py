@@ -82,6 +82,8 @@ class AOFWriter:
     def command(self, db: int, argv: Iterable[bytes], now: int = 0) -> bytes:
         """The bytes feedAppendOnlyFile appends for ``argv`` bound to ``db``
         (``now``: the server's unix time in seconds, for annotations)."""
+        if db == self.selected_db and not self.timestamps:
+            return encode_command(argv)  # the common case
         head = b""
         if self.timestamps and now > self.cur_timestamp:
             self.cur_timestamp = now
